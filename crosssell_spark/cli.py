@@ -1,0 +1,102 @@
+"""The `crosssell` command: one entry for every stage, run-all and the sample-world generator."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date
+
+from crosssell_spark.config import AppConfig, ConfigError, load_config
+from crosssell_spark.run import StageFailed
+
+EXIT_STAGE_FAILED = 1
+EXIT_CONFIG_ERROR = 2
+log = logging.getLogger("crosssell_spark")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from crosssell_spark.pipeline import STAGES
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--conf", action="append", default=[], metavar="FILE",
+                        help="config overlay on top of conf/base.yaml (repeatable, later wins)")
+    common.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="override one dotted config key, e.g. --set sample.events=50000")
+    common.add_argument("--run-date", type=date.fromisoformat, default=None,
+                        help="logical date of a scheduled run (YYYY-MM-DD)")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    parser = argparse.ArgumentParser(prog="crosssell", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in STAGES:
+        commands.add_parser(name, parents=[common], help=f"run the {name} stage")
+    commands.add_parser("run-all", parents=[common], help="run every stage in order and print a summary")
+    commands.add_parser("show-config", parents=[common], help="print the merged, validated config")
+    generate = commands.add_parser("generate", parents=[common], help="write the sample world's raw files")
+    generate.add_argument("--events", type=int, help="number of raw events (default: sample.events)")
+    generate.add_argument("--items", type=int, help="catalogue size (default: derived from events)")
+    generate.add_argument("--users", type=int, help="number of users (default: derived from events)")
+    generate.add_argument("--seed", type=int, help="random seed (default: sample.seed)")
+    generate.add_argument("--out", help="output folder (default: sample.path)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = load_config(args.conf, args.overrides)
+    except ConfigError as err:
+        print(f"crosssell: {err}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    if args.command == "show-config":
+        print(config.model_dump_json(indent=2))
+        return 0
+    if args.command == "generate":
+        return _generate(args, config)
+    try:
+        return _run_stages(args.command, config, args.run_date)
+    except StageFailed as err:
+        log.error("%s", err)
+        print(f"crosssell: {err}", file=sys.stderr)
+        return EXIT_STAGE_FAILED
+
+
+def _run_stages(command: str, config: AppConfig, run_date: date | None) -> int:
+    from crosssell_spark import pipeline
+    from crosssell_spark.lakehouse import Lakehouse
+    from crosssell_spark.run import Run
+    from crosssell_spark.session import get_spark
+
+    spark = get_spark(config)
+    run = Run.start(run_date)
+    if command == "run-all":
+        results = pipeline.run_all(spark, config, run)
+    else:
+        results = [pipeline.run_stage(command, spark, config, run)]
+    lake = Lakehouse(spark, config.lakehouse)
+    print(pipeline.format_summary(results, pipeline.summarise(lake, results), lake.root))
+    return 0
+
+
+def _generate(args: argparse.Namespace, config: AppConfig) -> int:
+    from crosssell_spark.sources.sample_world import SampleWorldSpec, generate
+
+    spec = SampleWorldSpec(
+        events=args.events or config.sample.events,
+        seed=args.seed if args.seed is not None else config.sample.seed,
+        users=args.users,
+        items=args.items,
+    )
+    out = args.out or config.sample.path
+    manifest = generate(out, spec)
+    print(f"sample world written to {out}: {manifest.get('counts', manifest)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""All Delta reads and writes: table paths, write-audit-publish, audit appends, restore.
+
+A stage writes its result to a staging Delta table, audits the staged copy, and only then
+publishes it to the table readers use in a single Delta commit. A failure before the publish
+leaves the published table exactly as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from crosssell_spark.config import LakehouseConfig
+
+log = logging.getLogger(__name__)
+
+
+def resolve_root(root: str) -> str:
+    """Absolute local path for scheme-less roots; URIs (s3a://, abfss://, dbfs:/) unchanged."""
+    if urlparse(root).scheme and not Path(root).drive:
+        return root.rstrip("/")
+    return str(Path(root).expanduser().resolve())
+
+
+def conform(df: DataFrame, schema: StructType) -> DataFrame:
+    """Select the schema's columns in order, cast to its types; a missing column is an error."""
+    missing = [f.name for f in schema.fields if f.name not in df.columns]
+    if missing:
+        raise ValueError(f"DataFrame lacks columns {missing} required by the table schema")
+    current = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+    return df.select(
+        [
+            F.col(f.name) if current[f.name] == f.dataType.simpleString() else F.col(f.name).cast(f.dataType)
+            for f in schema.fields
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A published table: its name, schema, partitioning and CHECK constraints."""
+
+    name: str
+    schema: StructType
+    partition_by: Sequence[str] = ()
+    constraints: dict[str, str] | None = None  # constraint name -> SQL boolean expression
+
+
+class Lakehouse:
+    """Delta tables under one root (any Hadoop URI), optionally registered in a catalog database."""
+
+    def __init__(self, spark: SparkSession, config: LakehouseConfig) -> None:
+        self.spark = spark
+        self.root = resolve_root(config.root)
+        self.database = config.database
+        self.staging_root = f"{self.root}/{config.staging_dir}"
+
+    def path(self, table: str) -> str:
+        return f"{self.root}/{table}"
+
+    def exists(self, table: str) -> bool:
+        return DeltaTable.isDeltaTable(self.spark, self.path(table))
+
+    def read(self, table: str, version: int | None = None) -> DataFrame:
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(self.path(table))
+
+    def version(self, table: str) -> int | None:
+        """Latest Delta version of a table, None when it does not exist yet."""
+        if not self.exists(table):
+            return None
+        return int(DeltaTable.forPath(self.spark, self.path(table)).history(1).collect()[0]["version"])
+
+    def history(self, table: str, limit: int = 20) -> DataFrame:
+        return DeltaTable.forPath(self.spark, self.path(table)).history(limit)
+
+    # --- write-audit-publish ------------------------------------------------------------------
+
+    def stage(self, spec: TableSpec, df: DataFrame, run_id: str) -> DataFrame:
+        """Write `df` to this run's staging area and return the staged copy for auditing."""
+        return self.stage_intermediate(spec.name, conform(df, spec.schema), run_id)
+
+    def stage_intermediate(self, name: str, df: DataFrame, run_id: str) -> DataFrame:
+        """Materialise a run-private intermediate once so later steps do not recompute it."""
+        staged_path = f"{self.staging_root}/{run_id}/{name}"
+        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(staged_path)
+        return self.spark.read.format("delta").load(staged_path)
+
+    def publish(self, spec: TableSpec, staged: DataFrame, replace_where: str | None = None) -> int:
+        """Replace the published table (or the `replace_where` slice) with audited rows."""
+        self.ensure_table(spec)
+        writer = conform(staged, spec.schema).write.format("delta").mode("overwrite")
+        if replace_where:
+            writer = writer.option("replaceWhere", replace_where)
+        writer.save(self.path(spec.name))
+        version = self.version(spec.name)
+        log.info("published %s version %s", spec.name, version)
+        return int(version or 0)
+
+    def append(self, spec: TableSpec, df: DataFrame) -> int:
+        """Append audit rows (reconciliation, quality results); never rewrites history."""
+        self.ensure_table(spec)
+        conform(df, spec.schema).write.format("delta").mode("append").save(self.path(spec.name))
+        return int(self.version(spec.name) or 0)
+
+    def drop_staging(self, run_id: str) -> None:
+        """Remove a run's staging tables; a failure here never affects published data."""
+        jvm = self.spark.sparkContext._jvm  # Hadoop FileSystem works for every storage scheme
+        assert jvm is not None
+        path = jvm.org.apache.hadoop.fs.Path(f"{self.staging_root}/{run_id}")
+        try:
+            path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)  # type: ignore[union-attr]
+        except Exception as err:  # noqa: BLE001 - cleanup is best effort
+            log.warning("could not remove staging %s: %s", path, err)
+
+    # --- table management ---------------------------------------------------------------------
+
+    def ensure_table(self, spec: TableSpec) -> None:
+        """Create the table with its explicit schema, partitioning and constraints if missing."""
+        path = self.path(spec.name)
+        if not self.exists(spec.name):
+            builder = DeltaTable.createIfNotExists(self.spark).location(path).addColumns(spec.schema)
+            if spec.partition_by:
+                builder = builder.partitionedBy(*spec.partition_by)
+            builder.execute()
+            for name, expression in (spec.constraints or {}).items():
+                self.spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {name} CHECK ({expression})")
+        if self.database:
+            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+            self.spark.sql(
+                f"CREATE TABLE IF NOT EXISTS {self.database}.{spec.name} USING DELTA LOCATION '{path}'"
+            )
+
+    def restore(self, table: str, version: int) -> int:
+        """Restore a published table to an earlier version (a new commit; history is kept)."""
+        DeltaTable.forPath(self.spark, self.path(table)).restoreToVersion(version)
+        return int(self.version(table) or 0)

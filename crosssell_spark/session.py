@@ -1,0 +1,79 @@
+"""The one SparkSession builder: Delta configured, local defaults only outside spark-submit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from crosssell_spark.config import AppConfig
+
+log = logging.getLogger(__name__)
+
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+# Defaults that suit every deployment; config `spark.conf` entries win over them.
+BASE_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.databricks.delta.schema.autoMerge.enabled": "false",
+}
+# Only for local mode: a laptop gains nothing from 50-way Delta log replays.
+LOCAL_CONF = {
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+}
+
+
+def launched_by_spark_submit() -> bool:
+    """True when spark-submit (or a platform) started the JVM and owns master and jars."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def get_spark(config: AppConfig, extra_conf: dict[str, str] | None = None) -> SparkSession:
+    """Return the active session (Databricks, notebooks, tests) or build one from config."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        spark = active
+    else:
+        spark = _build(config, extra_conf or {})
+    spark.conf.set("spark.sql.shuffle.partitions", str(config.spark.shuffle_partitions))
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    spark.sparkContext.setCheckpointDir(checkpoint_dir(config))
+    return spark
+
+
+def checkpoint_dir(config: AppConfig) -> str:
+    """Where ALS and other iterative jobs truncate lineage."""
+    if config.spark.checkpoint_dir:
+        return config.spark.checkpoint_dir
+    from crosssell_spark.lakehouse import resolve_root
+
+    return f"{resolve_root(config.lakehouse.root)}/_checkpoints"
+
+
+def _build(config: AppConfig, extra_conf: dict[str, str]) -> SparkSession:
+    submitted = launched_by_spark_submit()
+    builder = SparkSession.builder.appName(config.spark.app_name)
+    if not submitted:
+        builder = builder.master(config.spark.master or "local[*]")
+        # Local Python workers must use this interpreter (its venv has pandas and pyarrow).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    settings = {**BASE_CONF, **({} if submitted else LOCAL_CONF), **DELTA_CONF, **config.spark.conf, **extra_conf}
+    settings["spark.sql.shuffle.partitions"] = str(config.spark.shuffle_partitions)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    if not submitted and "spark.jars" not in settings:
+        # Resolves io.delta:delta-spark_<spark>_<scala>:<delta-spark version> from Maven Central
+        # through Ivy once; later runs reuse the ~/.ivy2 cache.
+        from delta import configure_spark_with_delta_pip
+
+        builder = configure_spark_with_delta_pip(builder)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(config.spark.log_level)
+    log.info("Spark %s session started (master=%s)", spark.version, spark.sparkContext.master)
+    return spark

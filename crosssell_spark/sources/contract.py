@@ -1,0 +1,29 @@
+"""The input contract every source adapter delivers: raw events and catalogue as strings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from crosssell_spark.schemas import RAW_EVENTS_SCHEMA, RAW_ITEMS_SCHEMA
+
+
+@dataclass(frozen=True)
+class RawInputs:
+    """Raw events and catalogue in the contract's column order, every column a string."""
+
+    events: DataFrame
+    items: DataFrame
+
+
+def to_contract(df: DataFrame, kind: str) -> DataFrame:
+    """Select the contract columns (missing ones as null) and cast every value to string."""
+    schema = RAW_EVENTS_SCHEMA if kind == "events" else RAW_ITEMS_SCHEMA
+    return df.select(
+        [
+            (F.col(f.name) if f.name in df.columns else F.lit(None)).cast("string").alias(f.name)
+            for f in schema.fields
+        ]
+    )

@@ -1,0 +1,66 @@
+"""Your own files (CSV, Parquet, JSON or Delta) mapped onto the input contract by config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from crosssell_spark.config import InputConfig, TableInputConfig
+from crosssell_spark.schemas import CATEGORY_PATH, CATEGORY_SEPARATOR
+from crosssell_spark.sources.contract import RawInputs, to_contract
+
+
+def read_table(spark: SparkSession, table: TableInputConfig) -> DataFrame:
+    """Read one configured input; CSV columns stay strings (no schema inference)."""
+    assert table.path, "validated by InputConfig"
+    return spark.read.format(table.format).options(**table.options).load(table.path)
+
+
+def rename_to_contract(columns: dict[str, str]) -> Callable[[DataFrame], DataFrame]:
+    """Rename source columns to contract names (`columns` maps contract -> source)."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        absent = sorted(source for source in columns.values() if source not in df.columns)
+        if absent:
+            raise ValueError(f"configured source columns {absent} not found; the input has {df.columns}")
+        renamed = {source: contract for contract, source in columns.items()}
+        return df.select([F.col(c).alias(renamed.get(c, c)) for c in df.columns])
+
+    return transform
+
+
+def category_path_from(table: TableInputConfig) -> Callable[[DataFrame], DataFrame]:
+    """Build `category_path` from level columns, or re-join a path written with another separator."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        if table.category_columns:
+            levels = [F.nullif(F.trim(F.col(c).cast("string")), F.lit("")) for c in table.category_columns]
+            return df.withColumn(CATEGORY_PATH, F.concat_ws(CATEGORY_SEPARATOR, *levels))
+        if table.category_separator and CATEGORY_PATH in df.columns:
+            parts = F.split(F.col(CATEGORY_PATH).cast("string"), _regex_literal(table.category_separator), -1)
+            return df.withColumn(
+                CATEGORY_PATH,
+                F.when(F.col(CATEGORY_PATH).isNull(), None).otherwise(
+                    F.array_join(F.transform(parts, F.trim), CATEGORY_SEPARATOR)
+                ),
+            )
+        return df
+
+    return transform
+
+
+def _regex_literal(text: str) -> str:
+    return "".join("\\" + ch if not ch.isalnum() and not ch.isspace() else ch for ch in text)
+
+
+def read_raw(spark: SparkSession, config: InputConfig) -> RawInputs:
+    """Events and catalogue from configured files, shaped into the contract."""
+    events = read_table(spark, config.events).transform(rename_to_contract(config.events.columns))
+    items = (
+        read_table(spark, config.catalogue)
+        .transform(rename_to_contract(config.catalogue.columns))
+        .transform(category_path_from(config.catalogue))
+    )
+    return RawInputs(events=to_contract(events, "events"), items=to_contract(items, "items"))

@@ -1,0 +1,62 @@
+"""One SparkSession for the whole test run, plus config and shared-data helpers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from crosssell_spark.config import AppConfig, load_config
+from crosssell_spark.session import get_spark
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("CROSSSELL_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+BASE_CONF = PROJECT_ROOT / "conf" / "base.yaml"
+
+# Small, fast, deterministic: 2 local cores, 2 shuffle partitions, no UI.
+TEST_OVERRIDES = ("spark.master=local[2]", "spark.shuffle_partitions=2", "spark.log_level=ERROR")
+TEST_SPARK_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.default.parallelism": "2",
+    "spark.sql.adaptive.coalescePartitions.initialPartitionNum": "2",
+    "spark.databricks.delta.snapshotPartitions": "1",
+    "spark.driver.memory": "3g",
+}
+
+
+def make_test_config(lakehouse_root: Path, *overrides: str) -> AppConfig:
+    """Base config with test Spark settings and the lakehouse under `lakehouse_root`."""
+    return load_config(
+        base=BASE_CONF,
+        overrides=[*TEST_OVERRIDES, f"lakehouse.root={lakehouse_root}", *overrides],
+    )
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    config = make_test_config(tmp_path_factory.mktemp("session-lakehouse"))
+    session = get_spark(config, extra_conf=TEST_SPARK_CONF)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def config_factory(tmp_path: Path) -> Callable[..., AppConfig]:
+    """Build a config whose lakehouse lives in this test's tmp_path."""
+
+    def factory(*overrides: str) -> AppConfig:
+        return make_test_config(tmp_path / "lakehouse", f"sample.path={tmp_path / 'landing'}", *overrides)
+
+    return factory
+
+
+def shared_data(*parts: str) -> Path:
+    """Path inside ../shared/data, or skip with a clear reason when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real public data not found at {path} (../shared/data is absent on this machine)")
+    return path

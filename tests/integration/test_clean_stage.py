@@ -1,0 +1,113 @@
+"""The cleaning stage end to end through the CLI on small files: publish, reconcile, rerun, fail safely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from delta.tables import DeltaTable
+
+from crosssell_spark import cli
+from crosssell_spark.cleaning import stage as cleaning_stage
+from crosssell_spark.lakehouse import Lakehouse
+from tests.conftest import TEST_OVERRIDES
+
+pytestmark = pytest.mark.integration
+
+EVENTS_CSV = """user,sku,type,ts,session,qty,price
+U1,S1,view,2026-10-01 10:00:00,a,1,9.99
+U1,S1,view,2026-10-01 10:00:00,a,1,9.99
+U1,S2,cart,2026-10-01 10:01:00,a,1,2.50
+U1,S2,purchase,2026-10-01 10:02:00,a,1,2.50
+U2,S1,view,2026-10-02 09:00:00,b,1,9.99
+U2,S3,view,2026-10-02 09:01:00,b,1,
+U2,S9,view,2026-10-02 09:02:00,b,1,1.00
+,S1,view,2026-10-02 09:03:00,b,1,1.00
+U3,S1,teleport,2026-10-02 09:04:00,c,1,1.00
+U3,S1,view,yesterday,c,1,1.00
+"""
+ITEMS_CSV = """sku,name,dept,aisle,cost,stock
+S1,  Galaxy   S23 ,Electronics,Phones,9.99,yes
+S2,Galaxy S23 Case,Electronics,Cases,2.50,yes
+S2,Galaxy S23 Case,Electronics,,2.50,yes
+S3,Mug,,,,
+S4,,Home,Kitchen,3.00,yes
+"""
+
+
+@pytest.fixture
+def cli_args(tmp_path: Path) -> list[str]:
+    (tmp_path / "events.csv").write_text(EVENTS_CSV)
+    (tmp_path / "items.csv").write_text(ITEMS_CSV)
+    overrides = [
+        *TEST_OVERRIDES,
+        f"lakehouse.root={tmp_path / 'lakehouse'}",
+        "input.source=files",
+        f"input.events.path={tmp_path / 'events.csv'}",
+        "input.events.columns={user_id: user, item_id: sku, event_type: type, event_ts: ts, session_id: session,"
+        " quantity: qty, price: price}",
+        f"input.catalogue.path={tmp_path / 'items.csv'}",
+        "input.catalogue.columns={item_id: sku, title: name, price: cost, in_stock: stock}",
+        "input.catalogue.category_columns=[dept, aisle]",
+    ]
+    return [arg for override in overrides for arg in ("--set", override)]
+
+
+def rows_of(lake: Lakehouse, table: str) -> list[str]:
+    """A table's rows as sorted text, without the per-run id, for before/after comparisons."""
+    df = lake.read(table)
+    return sorted(repr(tuple(r)) for r in df.drop(*[c for c in ("run_id",) if c in df.columns]).collect())
+
+
+def lake_of(spark, tmp_path: Path) -> Lakehouse:
+    return Lakehouse(spark, cli.load_config(overrides=[f"lakehouse.root={tmp_path / 'lakehouse'}"]).lakehouse)
+
+
+def test_clean_publishes_reconciled_tables_and_reruns_idempotently(spark, tmp_path, cli_args, capsys):
+    assert cli.main(["clean", *cli_args]) == 0
+    out = capsys.readouterr().out
+    assert "events_clean" in out and "items_clean" in out and "clean" in out
+
+    lake = lake_of(spark, tmp_path)
+    events = lake.read("events_clean")
+    assert sorted((r.user_id, r.item_id, r.event_type) for r in events.collect()) == [
+        ("U1", "S1", "view"), ("U1", "S2", "cart"), ("U1", "S2", "purchase"), ("U2", "S1", "view"),
+        ("U2", "S3", "view"),
+    ]
+    reasons = sorted(r.reason for r in lake.read("events_quarantine").collect())
+    assert reasons == ["bad_timestamp", "null_key", "unknown_event_type", "unknown_item"]
+    assert sorted(r.reason for r in lake.read("items_quarantine").collect()) == ["missing_title"]
+    recon = {r.input_name: r for r in lake.read("reconciliation").collect()}
+    assert (recon["events"].rows_read, recon["events"].rows_clean, recon["events"].rows_quarantined,
+            recon["events"].rows_duplicate, recon["events"].balanced) == (10, 5, 4, 1, True)
+    assert (recon["items"].rows_read, recon["items"].rows_clean, recon["items"].rows_duplicate) == (5, 3, 1)
+    assert DeltaTable.forPath(spark, lake.path("events_clean")).detail().first()["partitionColumns"] == ["event_date"]
+    constraints = {r.key for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{lake.path('events_clean')}`").collect()}
+    assert "delta.constraints.quantity_positive" in constraints
+
+    tables = ("events_clean", "items_clean", "categories", "events_quarantine")
+    first = {t: rows_of(lake, t) for t in tables}
+    versions = {t: lake.version(t) for t in tables}
+    assert cli.main(["clean", *cli_args]) == 0
+    for table in tables:
+        assert lake.version(table) == versions[table] + 1
+        assert rows_of(lake, table) == first[table]
+    assert lake.read("reconciliation").count() == 4  # audit rows accumulate, one pair per run
+
+
+def test_a_stage_that_loses_rows_publishes_nothing(spark, tmp_path, cli_args, monkeypatch, capsys):
+    assert cli.main(["clean", *cli_args]) == 0
+    lake = lake_of(spark, tmp_path)
+    before = {t: (lake.version(t), rows_of(lake, t)) for t in ("events_clean", "items_clean")}
+
+    real_clean_events = cleaning_stage.clean_events
+    monkeypatch.setattr(cleaning_stage, "clean_events", lambda df, gap: real_clean_events(df, gap).limit(2))
+    assert cli.main(["clean", *cli_args]) == cli.EXIT_STAGE_FAILED
+    assert "reconciliation failed, nothing published" in capsys.readouterr().err
+    after = {t: (lake.version(t), rows_of(lake, t)) for t in before}
+    assert after == before
+
+
+def test_config_error_exits_2_naming_the_key(cli_args, capsys):
+    assert cli.main(["clean", *cli_args, "--set", "cleaning.max_price=-1"]) == cli.EXIT_CONFIG_ERROR
+    assert "cleaning.max_price" in capsys.readouterr().err
