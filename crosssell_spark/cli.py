@@ -8,7 +8,7 @@ import sys
 from datetime import date
 
 from crosssell_spark.config import AppConfig, ConfigError, load_config
-from crosssell_spark.run import StageFailed
+from crosssell_spark.run import StageFailedError
 
 EXIT_STAGE_FAILED = 1
 EXIT_CONFIG_ERROR = 2
@@ -19,12 +19,24 @@ def _parser() -> argparse.ArgumentParser:
     from crosssell_spark.pipeline import STAGES
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--conf", action="append", default=[], metavar="FILE",
-                        help="config overlay on top of conf/base.yaml (repeatable, later wins)")
-    common.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                        help="override one dotted config key, e.g. --set sample.events=50000")
-    common.add_argument("--run-date", type=date.fromisoformat, default=None,
-                        help="logical date of a scheduled run (YYYY-MM-DD)")
+    common.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="config overlay on top of conf/base.yaml (repeatable, later wins)",
+    )
+    common.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override one dotted config key, e.g. --set sample.events=50000",
+    )
+    common.add_argument(
+        "--run-date", type=date.fromisoformat, default=None, help="logical date of a scheduled run (YYYY-MM-DD)"
+    )
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     parser = argparse.ArgumentParser(prog="crosssell", description=__doc__)
@@ -60,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return _generate(args, config)
     try:
         return _run_stages(args.command, config, args.run_date)
-    except StageFailed as err:
+    except StageFailedError as err:
         log.error("%s", err)
         print(f"crosssell: {err}", file=sys.stderr)
         return EXIT_STAGE_FAILED

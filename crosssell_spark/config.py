@@ -115,19 +115,35 @@ class CleaningConfig(_Section):
         return value
 
 
+Severity = Literal["critical", "warning", "info"]
+
+
+class QualityConfig(_Section):
+    gx_dir: str | None = None  # None: <lakehouse.root>/_gx (local roots) or ./gx
+    row_count_tolerance: float = Field(gt=0)
+    row_count_severity: Severity
+    max_event_age_days: int = Field(gt=0)
+    freshness_severity: Severity
+    sample_size: int = Field(ge=0, le=100)
+
+
 class AppConfig(_Section):
     spark: SparkConfig
     lakehouse: LakehouseConfig
     input: InputConfig
     sample: SampleConfig
     cleaning: CleaningConfig
+    quality: QualityConfig
 
 
 # --- loading --------------------------------------------------------------------------------------
 
 
 def _deep_merge(
-    base: dict[str, Any], overlay: Mapping[str, Any], origin: str, origins: dict[tuple[str, ...], str],
+    base: dict[str, Any],
+    overlay: Mapping[str, Any],
+    origin: str,
+    origins: dict[tuple[str, ...], str],
     prefix: tuple[str, ...] = (),
 ) -> None:
     for key, value in overlay.items():

@@ -119,8 +119,8 @@ class Lakehouse:
         assert jvm is not None
         path = jvm.org.apache.hadoop.fs.Path(f"{self.staging_root}/{run_id}")
         try:
-            path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)  # type: ignore[union-attr]
-        except Exception as err:  # noqa: BLE001 - cleanup is best effort
+            path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+        except Exception as err:
             log.warning("could not remove staging %s: %s", path, err)
 
     # --- table management ---------------------------------------------------------------------
@@ -137,9 +137,7 @@ class Lakehouse:
                 self.spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {name} CHECK ({expression})")
         if self.database:
             self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.database}")
-            self.spark.sql(
-                f"CREATE TABLE IF NOT EXISTS {self.database}.{spec.name} USING DELTA LOCATION '{path}'"
-            )
+            self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.database}.{spec.name} USING DELTA LOCATION '{path}'")
 
     def restore(self, table: str, version: int) -> int:
         """Restore a published table to an earlier version (a new commit; history is kept)."""

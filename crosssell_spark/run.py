@@ -32,5 +32,5 @@ class StageResult:
     seconds: float = 0.0
 
 
-class StageFailed(RuntimeError):
+class StageFailedError(RuntimeError):
     """A stage refused to publish (failed reconciliation or quality gate); nothing was published."""

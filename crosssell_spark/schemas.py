@@ -109,8 +109,8 @@ CATEGORIES_SCHEMA = StructType(
 def quarantine_schema(raw_schema: StructType) -> StructType:
     """A quarantine table keeps the raw row as read plus why it was rejected."""
     return StructType(
-        list(raw_schema.fields)
-        + [
+        [
+            *raw_schema.fields,
             StructField(REASON, StringType(), False),
             StructField(DETAIL, StringType(), True),
             StructField(RUN_ID, StringType(), False),
@@ -138,5 +138,32 @@ RECONCILIATION_SCHEMA = StructType(
         StructField(ROWS_DUPLICATE, LongType(), False),
         StructField(BALANCED, BooleanType(), False),
         StructField(RECORDED_AT, TimestampType(), False),
+    ]
+)
+
+TABLE_NAME = "table_name"
+EXPECTATION = "expectation"
+COLUMN = "column"
+SEVERITY = "severity"
+SUCCESS = "success"
+OBSERVED_VALUE = "observed_value"
+UNEXPECTED_COUNT = "unexpected_count"
+UNEXPECTED_PERCENT = "unexpected_percent"
+SAMPLE = "sample"
+CHECKED_AT = "checked_at"
+DQ_RESULTS_SCHEMA = StructType(
+    [
+        StructField(RUN_ID, StringType(), False),
+        StructField(TABLE_NAME, StringType(), False),
+        StructField(EXPECTATION, StringType(), False),
+        StructField(COLUMN, StringType(), True),
+        StructField(DESCRIPTION, StringType(), True),
+        StructField(SEVERITY, StringType(), False),
+        StructField(SUCCESS, BooleanType(), False),
+        StructField(OBSERVED_VALUE, StringType(), True),
+        StructField(UNEXPECTED_COUNT, LongType(), True),
+        StructField(UNEXPECTED_PERCENT, DoubleType(), True),
+        StructField(SAMPLE, StringType(), True),
+        StructField(CHECKED_AT, TimestampType(), False),
     ]
 )

@@ -36,11 +36,7 @@ def launched_by_spark_submit() -> bool:
 
 def get_spark(config: AppConfig, extra_conf: dict[str, str] | None = None) -> SparkSession:
     """Return the active session (Databricks, notebooks, tests) or build one from config."""
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        spark = active
-    else:
-        spark = _build(config, extra_conf or {})
+    spark = SparkSession.getActiveSession() or _build(config, extra_conf or {})
     spark.conf.set("spark.sql.shuffle.partitions", str(config.spark.shuffle_partitions))
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     spark.sparkContext.setCheckpointDir(checkpoint_dir(config))

@@ -5,12 +5,14 @@ from __future__ import annotations
 from crosssell_spark.lakehouse import TableSpec
 from crosssell_spark.schemas import (
     CATEGORIES_SCHEMA,
+    DQ_RESULTS_SCHEMA,
     EVENT_DATE,
     EVENTS_CLEAN_SCHEMA,
     EVENTS_QUARANTINE_SCHEMA,
     ITEMS_CLEAN_SCHEMA,
     ITEMS_QUARANTINE_SCHEMA,
     RECONCILIATION_SCHEMA,
+    TABLE_NAME,
 )
 
 EVENTS_CLEAN = TableSpec(
@@ -39,3 +41,4 @@ RECONCILIATION = TableSpec(
     RECONCILIATION_SCHEMA,
     constraints={"counts_not_negative": "rows_read >= 0 AND rows_clean >= 0 AND rows_quarantined >= 0"},
 )
+DQ_RESULTS = TableSpec("dq_results", DQ_RESULTS_SCHEMA, partition_by=(TABLE_NAME,))

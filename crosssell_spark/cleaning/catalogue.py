@@ -113,18 +113,13 @@ def classify_items(cfg: CleaningConfig) -> Callable[[DataFrame], DataFrame]:
             .when(F.col(_clean(TITLE)).isNull(), F.lit(ItemReason.MISSING_TITLE))
             .when(
                 price_present
-                & (
-                    F.col(_clean(PRICE)).isNull()
-                    | (F.col(_clean(PRICE)) < 0)
-                    | (F.col(_clean(PRICE)) > cfg.max_price)
-                ),
+                & (F.col(_clean(PRICE)).isNull() | (F.col(_clean(PRICE)) < 0) | (F.col(_clean(PRICE)) > cfg.max_price)),
                 F.lit(ItemReason.BAD_PRICE),
             )
             .when(F.col(_clean(IN_STOCK)).isNull(), F.lit(ItemReason.BAD_IN_STOCK))
         )
-        detail = (
-            F.when(reason == ItemReason.BAD_PRICE, F.concat(F.lit("price="), F.col(PRICE)))
-            .when(reason == ItemReason.BAD_IN_STOCK, F.concat(F.lit("in_stock="), F.col(IN_STOCK)))
+        detail = F.when(reason == ItemReason.BAD_PRICE, F.concat(F.lit("price="), F.col(PRICE))).when(
+            reason == ItemReason.BAD_IN_STOCK, F.concat(F.lit("in_stock="), F.col(IN_STOCK))
         )
         classified = parsed.withColumn(REASON, reason).withColumn(DETAIL, detail)
         return _flag_duplicates(classified)

@@ -65,15 +65,16 @@ def parse_timestamp(raw: Column, formats: list[str]) -> Column:
 
 def canonical_event_type(raw: Column, aliases: dict[str, list[str]]) -> Column:
     """Map a raw spelling (case-insensitive) to its canonical type; unknown spellings -> null."""
-    pairs = [(spelling.strip().lower(), canonical) for canonical, spellings in aliases.items()
-             for spelling in [canonical, *spellings]]
+    pairs = [
+        (spelling.strip().lower(), canonical)
+        for canonical, spellings in aliases.items()
+        for spelling in [canonical, *spellings]
+    ]
     mapping = F.create_map(*[F.lit(x) for pair in dict(pairs).items() for x in pair])
     return F.try_element_at(mapping, F.lower(F.trim(raw)))
 
 
-def classify_events(
-    cfg: CleaningConfig, known_items: DataFrame, now: datetime
-) -> Callable[[DataFrame], DataFrame]:
+def classify_events(cfg: CleaningConfig, known_items: DataFrame, now: datetime) -> Callable[[DataFrame], DataFrame]:
     """Raw events -> raw columns + parsed `clean_*` columns + `reason` + `is_duplicate`.
 
     Args:
@@ -91,9 +92,7 @@ def classify_events(
             canonical_event_type(F.col(EVENT_TYPE), cfg.event_type_aliases).alias(_clean(EVENT_TYPE)),
             parse_timestamp(F.col(EVENT_TS), cfg.timestamp_formats).alias(_clean(EVENT_TS)),
             blank_to_null(SESSION_ID).alias(_clean(SESSION_ID)),
-            F.coalesce(quantity_text.try_cast("int"), F.when(quantity_text.isNull(), F.lit(1))).alias(
-                _clean(QUANTITY)
-            ),
+            F.coalesce(quantity_text.try_cast("int"), F.when(quantity_text.isNull(), F.lit(1))).alias(_clean(QUANTITY)),
             price_text.try_cast("double").alias(_clean(PRICE)),
         )
         missing = F.concat_ws(",", *[F.when(col.isNull(), F.lit(name)) for name, col in keys.items()])
@@ -116,8 +115,10 @@ def classify_events(
         )
         detail = (
             F.when(reason == EventReason.NULL_KEY, F.concat(F.lit("missing "), missing))
-            .when(reason.isin(EventReason.BAD_TIMESTAMP, EventReason.OUT_OF_RANGE_TIMESTAMP),
-                  F.concat(F.lit("event_ts="), F.col(EVENT_TS)))
+            .when(
+                reason.isin(EventReason.BAD_TIMESTAMP, EventReason.OUT_OF_RANGE_TIMESTAMP),
+                F.concat(F.lit("event_ts="), F.col(EVENT_TS)),
+            )
             .when(reason == EventReason.UNKNOWN_EVENT_TYPE, F.concat(F.lit("event_type="), F.col(EVENT_TYPE)))
             .when(reason == EventReason.BAD_QUANTITY, F.concat(F.lit("quantity="), F.col(QUANTITY)))
             .when(reason == EventReason.BAD_PRICE, F.concat(F.lit("price="), F.col(PRICE)))
@@ -146,8 +147,9 @@ def _flag_bots(max_events_per_day: int) -> Callable[[DataFrame], DataFrame]:
             .withColumn(REASON, F.when(is_bot, F.lit(EventReason.BOT_USER)).otherwise(F.col(REASON)))
             .withColumn(
                 DETAIL,
-                F.when(is_bot, F.concat(F.lit("busiest day events="), F.col("_busiest").cast("string")))
-                .otherwise(F.col(DETAIL)),
+                F.when(is_bot, F.concat(F.lit("busiest day events="), F.col("_busiest").cast("string"))).otherwise(
+                    F.col(DETAIL)
+                ),
             )
             .drop("_daily", "_busiest")
         )
@@ -161,8 +163,11 @@ def _flag_duplicates(window_seconds: int) -> Callable[[DataFrame], DataFrame]:
     def transform(df: DataFrame) -> DataFrame:
         valid = F.col(REASON).isNull()
         order = Window.partitionBy(_clean(USER_ID), _clean(ITEM_ID), _clean(EVENT_TYPE), valid).orderBy(
-            _clean(EVENT_TS), F.col(SESSION_ID).asc_nulls_first(), F.col(QUANTITY).asc_nulls_first(),
-            F.col(PRICE).asc_nulls_first(), F.col(EVENT_TS),
+            _clean(EVENT_TS),
+            F.col(SESSION_ID).asc_nulls_first(),
+            F.col(QUANTITY).asc_nulls_first(),
+            F.col(PRICE).asc_nulls_first(),
+            F.col(EVENT_TS),
         )
         gap = F.col(_clean(EVENT_TS)).cast("long") - F.lag(F.col(_clean(EVENT_TS)).cast("long")).over(order)
         return df.withColumn(IS_DUPLICATE, valid & F.coalesce(gap <= window_seconds, F.lit(False)))
@@ -183,12 +188,19 @@ def clean_events(classified: DataFrame, session_gap_minutes: int) -> DataFrame:
     )
     return kept.transform(derive_missing_sessions(session_gap_minutes * 60)).select(
         F.substring(
-            F.sha2(F.concat_ws("\u0001", USER_ID, ITEM_ID, EVENT_TYPE, F.col(EVENT_TS).cast("string"), SESSION_ID),
-                   256),
+            F.sha2(
+                F.concat_ws("\u0001", USER_ID, ITEM_ID, EVENT_TYPE, F.col(EVENT_TS).cast("string"), SESSION_ID), 256
+            ),
             1,
             32,
         ).alias(EVENT_ID),
-        USER_ID, ITEM_ID, EVENT_TYPE, EVENT_TS, SESSION_ID, QUANTITY, PRICE,
+        USER_ID,
+        ITEM_ID,
+        EVENT_TYPE,
+        EVENT_TS,
+        SESSION_ID,
+        QUANTITY,
+        PRICE,
         F.to_date(EVENT_TS).alias(EVENT_DATE),
     )
 

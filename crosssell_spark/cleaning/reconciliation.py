@@ -35,8 +35,7 @@ def reconciliation_rows(
 ) -> DataFrame:
     """The reconciliation audit rows of one run."""
     rows = [
-        (run_id, c.input_name, c.rows_read, c.rows_clean, c.rows_quarantined, c.rows_duplicate, c.balanced,
-         recorded_at)
+        (run_id, c.input_name, c.rows_read, c.rows_clean, c.rows_quarantined, c.rows_duplicate, c.balanced, recorded_at)
         for c in checks
     ]
     return spark.createDataFrame(rows, RECONCILIATION_SCHEMA)

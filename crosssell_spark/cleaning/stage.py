@@ -7,12 +7,18 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from crosssell_spark.cleaning.catalogue import build_categories, classify_items, clean_items, quarantined_items
+from crosssell_spark.cleaning.catalogue import (
+    build_categories,
+    classify_items,
+    clean_items,
+    quarantined_items,
+)
 from crosssell_spark.cleaning.events import IS_DUPLICATE, classify_events, clean_events, quarantined_events
 from crosssell_spark.cleaning.reconciliation import Reconciliation, reconciliation_rows
 from crosssell_spark.config import AppConfig
 from crosssell_spark.lakehouse import Lakehouse
-from crosssell_spark.run import Run, StageFailed, StageResult
+from crosssell_spark.quality.gate import QualityGate, quality_summary
+from crosssell_spark.run import Run, StageFailedError, StageResult
 from crosssell_spark.schemas import ITEM_ID, REASON, RUN_ID
 from crosssell_spark.sources import load_raw_inputs
 from crosssell_spark.tables import (
@@ -33,8 +39,9 @@ def _outcome_counts(classified: DataFrame) -> dict[str, int]:
     return {row["outcome"]: int(row["count"]) for row in classified.groupBy(outcome.alias("outcome")).count().collect()}
 
 
-def _reconcile(name: str, rows_read: int, outcomes: dict[str, int], clean: DataFrame,
-               quarantine: DataFrame) -> Reconciliation:
+def _reconcile(
+    name: str, rows_read: int, outcomes: dict[str, int], clean: DataFrame, quarantine: DataFrame
+) -> Reconciliation:
     check = Reconciliation(
         input_name=name,
         rows_read=rows_read,
@@ -76,7 +83,17 @@ def run_cleaning(spark: SparkSession, config: AppConfig, run: Run) -> StageResul
     ]
     unbalanced = [c.describe() for c in checks if not c.balanced]
     if unbalanced:
-        raise StageFailed("reconciliation failed, nothing published: " + "; ".join(unbalanced))
+        raise StageFailedError("reconciliation failed, nothing published: " + "; ".join(unbalanced))
+    gate = QualityGate(spark, config, lake, run)
+    outcomes = gate.audit(
+        {
+            ITEMS_CLEAN.name: items,
+            CATEGORIES.name: categories,
+            ITEMS_QUARANTINE.name: items_rejected,
+            EVENTS_CLEAN.name: events,
+            EVENTS_QUARANTINE.name: events_rejected,
+        }
+    )
 
     published = {
         spec.name: lake.publish(spec, staged)
@@ -99,5 +116,7 @@ def run_cleaning(spark: SparkSession, config: AppConfig, run: Run) -> StageResul
             "reconciliation": [c.describe() for c in checks],
             "events_quarantined_by_reason": {k: v for k, v in event_outcomes.items() if not k.startswith("_")},
             "items_quarantined_by_reason": {k: v for k, v in item_outcomes.items() if not k.startswith("_")},
+            "quality": quality_summary(outcomes),
+            "data_docs": gate.data_docs_index,
         },
     )

@@ -19,11 +19,13 @@ class RawInputs:
 
 
 def to_contract(df: DataFrame, kind: str) -> DataFrame:
-    """Select the contract columns (missing ones as null) and cast every value to string."""
+    """Select the contract columns (missing ones as null), every value a nullable string."""
     schema = RAW_EVENTS_SCHEMA if kind == "events" else RAW_ITEMS_SCHEMA
+    no_value = F.lit(None).cast("string")
     return df.select(
         [
-            (F.col(f.name) if f.name in df.columns else F.lit(None)).cast("string").alias(f.name)
+            # nullif(x, NULL) is x, but always nullable: constant columns keep the contract schema
+            F.nullif((F.col(f.name) if f.name in df.columns else no_value).cast("string"), no_value).alias(f.name)
             for f in schema.fields
         ]
     )

@@ -71,15 +71,23 @@ def test_clean_publishes_reconciled_tables_and_reruns_idempotently(spark, tmp_pa
     lake = lake_of(spark, tmp_path)
     events = lake.read("events_clean")
     assert sorted((r.user_id, r.item_id, r.event_type) for r in events.collect()) == [
-        ("U1", "S1", "view"), ("U1", "S2", "cart"), ("U1", "S2", "purchase"), ("U2", "S1", "view"),
+        ("U1", "S1", "view"),
+        ("U1", "S2", "cart"),
+        ("U1", "S2", "purchase"),
+        ("U2", "S1", "view"),
         ("U2", "S3", "view"),
     ]
     reasons = sorted(r.reason for r in lake.read("events_quarantine").collect())
     assert reasons == ["bad_timestamp", "null_key", "unknown_event_type", "unknown_item"]
     assert sorted(r.reason for r in lake.read("items_quarantine").collect()) == ["missing_title"]
     recon = {r.input_name: r for r in lake.read("reconciliation").collect()}
-    assert (recon["events"].rows_read, recon["events"].rows_clean, recon["events"].rows_quarantined,
-            recon["events"].rows_duplicate, recon["events"].balanced) == (10, 5, 4, 1, True)
+    assert (
+        recon["events"].rows_read,
+        recon["events"].rows_clean,
+        recon["events"].rows_quarantined,
+        recon["events"].rows_duplicate,
+        recon["events"].balanced,
+    ) == (10, 5, 4, 1, True)
     assert (recon["items"].rows_read, recon["items"].rows_clean, recon["items"].rows_duplicate) == (5, 3, 1)
     assert DeltaTable.forPath(spark, lake.path("events_clean")).detail().first()["partitionColumns"] == ["event_date"]
     constraints = {r.key for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{lake.path('events_clean')}`").collect()}

@@ -42,7 +42,7 @@ def test_override_error_names_the_override():
 
 
 def test_cross_field_rule_named(tmp_path: Path):
-    with pytest.raises(ConfigError, match="input.path is required for input.source=instacart"):
+    with pytest.raises(ConfigError, match=r"input\.path is required for input\.source=instacart"):
         load_config(overrides=["input.source=instacart"], base=BASE_CONF)
 
 
@@ -51,7 +51,7 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path: Path):
         load_config([tmp_path / "absent.yaml"], base=BASE_CONF)
     broken = tmp_path / "broken.yaml"
     broken.write_text("spark: [unclosed\n")
-    with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"broken\.yaml: not valid YAML"):
         load_config([broken], base=BASE_CONF)
 
 

@@ -20,7 +20,8 @@ def test_columns_are_renamed_and_category_levels_joined(spark, tmp_path):
     events = write(tmp_path / "clicks.csv", "customer,sku,action,time\nC1,S1,view,2026-10-01 10:00:00\n")
     items = write(tmp_path / "cat.csv", "sku,name,dept,aisle,cost\nS1,Pasta,Grocery,Pasta & Rice,1.20\nS2,Odd,,,\n")
     config = make_test_config(
-        tmp_path / "lh", "input.source=files",
+        tmp_path / "lh",
+        "input.source=files",
         f"input.events.path={events}",
         "input.events.columns={user_id: customer, item_id: sku, event_type: action, event_ts: time}",
         f"input.catalogue.path={items}",
@@ -28,11 +29,15 @@ def test_columns_are_renamed_and_category_levels_joined(spark, tmp_path):
         "input.catalogue.category_columns=[dept, aisle]",
     )
     raw = read_raw(spark, config.input)
-    for frame, schema in ((raw.events, RAW_EVENTS_SCHEMA), (raw.items, RAW_ITEMS_SCHEMA)):
-        assert [(f.name, f.dataType) for f in frame.schema] == [(f.name, f.dataType) for f in schema]
+    assert raw.events.schema == RAW_EVENTS_SCHEMA and raw.items.schema == RAW_ITEMS_SCHEMA
     assert raw.events.first().asDict() == {
-        "user_id": "C1", "item_id": "S1", "event_type": "view", "event_ts": "2026-10-01 10:00:00",
-        "session_id": None, "quantity": None, "price": None,
+        "user_id": "C1",
+        "item_id": "S1",
+        "event_type": "view",
+        "event_ts": "2026-10-01 10:00:00",
+        "session_id": None,
+        "quantity": None,
+        "price": None,
     }
     paths = {r["item_id"]: r["category_path"] for r in raw.items.collect()}
     assert paths == {"S1": "Grocery > Pasta & Rice", "S2": ""}
@@ -42,8 +47,12 @@ def test_other_path_separators_are_translated(spark, tmp_path):
     events = write(tmp_path / "e.json", '{"user_id": "U", "item_id": "I", "event_type": "view", "event_ts": "x"}\n')
     items = write(tmp_path / "i.csv", "item_id,title,category_path\nI,Phone,electronics.smartphone\n")
     config = make_test_config(
-        tmp_path / "lh", "input.source=files", f"input.events.path={events}", "input.events.format=json",
-        f"input.catalogue.path={items}", "input.catalogue.category_separator=.",
+        tmp_path / "lh",
+        "input.source=files",
+        f"input.events.path={events}",
+        "input.events.format=json",
+        f"input.catalogue.path={items}",
+        "input.catalogue.category_separator=.",
     )
     assert read_raw(spark, config.input).items.first()["category_path"] == "electronics > smartphone"
 
@@ -51,7 +60,10 @@ def test_other_path_separators_are_translated(spark, tmp_path):
 def test_a_mapped_column_that_is_absent_is_a_clear_error(spark, tmp_path):
     events = write(tmp_path / "e.csv", "u,i\n1,2\n")
     config = make_test_config(
-        tmp_path / "lh", "input.source=files", f"input.events.path={events}", "input.events.columns={user_id: who}",
+        tmp_path / "lh",
+        "input.source=files",
+        f"input.events.path={events}",
+        "input.events.columns={user_id: who}",
         f"input.catalogue.path={events}",
     )
     with pytest.raises(ValueError, match=r"configured source columns \['who'\] not found"):

@@ -47,8 +47,17 @@ def test_each_rule_gives_its_reason(spark, cleaning, row, reason):
 
 
 def test_text_is_unicode_whitespace_and_case_normalised(spark, cleaning):
-    rows = [("P1", "  ﬁne\u3000Ｃａｓｅ \t for  S23 ", " Deluxe\n case ", "  SPIGEN ", " Electronics >  Phone  Acc > Cases ",
-             "9.99", "Out of Stock")]
+    rows = [
+        (
+            "P1",
+            "  ﬁne\u3000Ｃａｓｅ \t for  S23 ",
+            " Deluxe\n case ",
+            "  SPIGEN ",
+            " Electronics >  Phone  Acc > Cases ",
+            "9.99",
+            "Out of Stock",
+        )
+    ]
     item = clean_items(classified(spark, cleaning, rows)).first()
     assert item["title"] == "fine Case for S23"
     assert item["description"] == "Deluxe case"
@@ -85,7 +94,10 @@ def test_clean_items_has_the_published_schema(spark, cleaning):
 
 
 def test_categories_hierarchy_levels_parents_and_leaves(spark, cleaning):
-    rows = [("P1", "Galaxy", None, None, PHONES, None, None), ("P2", "Case", None, None, "Electronics > Cases", None, None)]
+    rows = [
+        ("P1", "Galaxy", None, None, PHONES, None, None),
+        ("P2", "Case", None, None, "Electronics > Cases", None, None),
+    ]
     categories = build_categories(clean_items(classified(spark, cleaning, rows)))
     expected = spark.createDataFrame(
         [

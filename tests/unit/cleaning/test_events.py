@@ -80,8 +80,10 @@ def test_exact_and_near_duplicates_are_flagged_but_later_events_kept(spark, clea
         ("U1", "P1", "cart", "2026-10-01 10:00:01", "s1", "1", "9.99"),  # other type: kept
         ("U2", "P1", "view", "2026-10-01 10:00:00", "s9", "1", "9.99"),  # other user: kept
     ]
-    flags = sorted((r["event_type"], r["user_id"], r["event_ts"], r["is_duplicate"])
-                   for r in classify(spark, cleaning, known_items, rows))
+    flags = sorted(
+        (r["event_type"], r["user_id"], r["event_ts"], r["is_duplicate"])
+        for r in classify(spark, cleaning, known_items, rows)
+    )
     assert [f[3] for f in flags] == [False, False, True, True, False, False]
 
 
@@ -104,8 +106,14 @@ def test_clean_events_shape_ids_and_derived_sessions(spark, cleaning, known_item
     raw = spark.createDataFrame(rows, RAW_EVENTS_SCHEMA)
     clean = clean_events(raw.transform(classify_events(cleaning, known_items, NOW)), 30)
     assert clean.schema.fieldNames() == EVENTS_CLEAN_SCHEMA.fieldNames()
-    got = clean.select("user_id", "event_type", "session_id", "quantity", "price",
-                       F.col("event_date").cast("string").alias("event_date"))
+    got = clean.select(
+        "user_id",
+        "event_type",
+        "session_id",
+        "quantity",
+        "price",
+        F.col("event_date").cast("string").alias("event_date"),
+    )
     expected = spark.createDataFrame(
         [
             ("U1", "view", "U1-s1", 1, None, "2026-10-01"),

@@ -1,0 +1,168 @@
+"""The quality gate: validate staged tables with Great Expectations before anything is published.
+
+Results of every expectation go to the `dq_results` Delta table and to GX Data Docs (HTML).
+A failed `critical` expectation stops the stage with a summary naming table, expectation,
+unexpected count and examples; the published tables stay at their previous version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import great_expectations as gx
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from pyspark.sql import DataFrame, SparkSession
+
+from crosssell_spark.config import AppConfig
+from crosssell_spark.lakehouse import Lakehouse, resolve_root
+from crosssell_spark.quality.suites import SUITES, SuiteInputs
+from crosssell_spark.run import Run, StageFailedError
+from crosssell_spark.schemas import DQ_RESULTS_SCHEMA
+from crosssell_spark.tables import DQ_RESULTS
+
+log = logging.getLogger(__name__)
+DATASOURCE = "crosssell_staged"
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    table: str
+    expectation: str
+    column: str | None
+    description: str | None
+    severity: str
+    success: bool
+    observed_value: str | None
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    sample: str | None
+
+    @property
+    def blocks_publishing(self) -> bool:
+        return not self.success and self.severity == "critical"
+
+    def describe(self) -> str:
+        what = self.expectation + (f"({self.column})" if self.column else "")
+        if self.description:
+            what += f" [{self.description}]"
+        count = self.unexpected_count if self.unexpected_count is not None else self.observed_value
+        return f"{self.table}: {what} failed ({self.severity}): unexpected {count}; examples {self.sample}"
+
+
+def quality_summary(outcomes: list[ExpectationOutcome]) -> str:
+    """One line for run summaries: how many expectations passed, warned and failed."""
+    failed = [o for o in outcomes if not o.success]
+    critical = sum(o.blocks_publishing for o in failed)
+    return f"{len(outcomes) - len(failed)}/{len(outcomes)} expectations passed, {len(failed) - critical} warnings"
+
+
+def gx_project_dir(config: AppConfig) -> Path:
+    """Where the GX project (suites, results, Data Docs) lives."""
+    if config.quality.gx_dir:
+        return Path(config.quality.gx_dir).resolve()
+    root = resolve_root(config.lakehouse.root)
+    return Path(root) / "_gx" if root.startswith("/") else Path("gx").resolve()
+
+
+class QualityGate:
+    """Runs each staged table's suite, records results, and refuses to publish on critical failures."""
+
+    def __init__(self, spark: SparkSession, config: AppConfig, lake: Lakehouse, run: Run) -> None:
+        self.spark, self.config, self.lake, self.run = spark, config, lake, run
+        self.context = gx.get_context(mode="file", project_root_dir=str(gx_project_dir(config)))
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self.context.variables.save()
+        self.datasource = self.context.data_sources.add_or_update_spark(name=DATASOURCE)
+
+    @property
+    def data_docs_index(self) -> str:
+        return str(self.context.get_docs_sites_urls()[0]["site_url"])
+
+    def audit(self, staged: dict[str, DataFrame]) -> list[ExpectationOutcome]:
+        """Validate every staged table that has a suite; raise if any critical expectation failed."""
+        views = self._register_views(staged)
+        try:
+            outcomes = [o for name, df in staged.items() if name in SUITES for o in self._validate(name, df, views)]
+        finally:
+            for view in views.values():
+                if not view.startswith("delta."):
+                    self.spark.catalog.dropTempView(view)
+        self.lake.append(DQ_RESULTS, self._rows(outcomes))
+        self.context.build_data_docs()
+        for outcome in outcomes:
+            if not outcome.success:
+                log.warning("%s", outcome.describe())
+        blocking = [o.describe() for o in outcomes if o.blocks_publishing]
+        if blocking:
+            raise StageFailedError(
+                f"quality gate failed, nothing published ({len(blocking)} critical expectation(s)):\n  "
+                + "\n  ".join(blocking)
+                + f"\nData Docs: {self.data_docs_index}"
+            )
+        return outcomes
+
+    def _register_views(self, staged: dict[str, DataFrame]) -> dict[str, str]:
+        """Staged tables as temp views; every other suite table by its published Delta path."""
+        suffix = re.sub(r"\W", "_", self.run.run_id)
+        views = {name: f"delta.`{self.lake.path(name)}`" for name in SUITES}
+        for name, df in staged.items():
+            views[name] = f"staged_{name}_{suffix}"
+            df.createOrReplaceTempView(views[name])
+        return views
+
+    def _validate(self, name: str, df: DataFrame, views: dict[str, str]) -> list[ExpectationOutcome]:
+        previous = self.lake.read(name).count() if self.lake.exists(name) else None
+        inputs = SuiteInputs(self.config, self.run.started_at, views, previous)
+        suite = gx.ExpectationSuite(name=name, expectations=SUITES[name](inputs))
+        suite = self.context.suites.add_or_update(suite)
+        asset = self._asset(name)
+        batch = asset.add_batch_definition_whole_dataframe("staged") if not asset.batch_definitions else (
+            asset.get_batch_definition("staged")
+        )
+        definition = self.context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=f"{name}_staged", data=batch, suite=suite)
+        )
+        result = definition.run(
+            batch_parameters={"dataframe": df},
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": self.config.quality.sample_size},
+        )
+        return [self._outcome(name, r) for r in result.results]
+
+    def _asset(self, name: str) -> Any:
+        try:
+            return self.datasource.get_asset(name)
+        except LookupError:
+            return self.datasource.add_dataframe_asset(name=name)
+
+    def _outcome(self, table: str, result: Any) -> ExpectationOutcome:
+        config, details = result.expectation_config, result.result or {}
+        sample = details.get("partial_unexpected_list")
+        if sample is None and details.get("details", {}).get("unexpected_rows") is not None:
+            sample = details["details"]["unexpected_rows"][: self.config.quality.sample_size]
+        observed = details.get("observed_value")
+        return ExpectationOutcome(
+            table=table,
+            expectation=config.type,
+            column=config.kwargs.get("column"),
+            description=config.description,
+            severity=str(getattr(config.severity, "value", config.severity)),
+            success=bool(result.success),
+            observed_value=None if observed is None else json.dumps(observed, default=str),
+            unexpected_count=details.get("unexpected_count"),
+            unexpected_percent=details.get("unexpected_percent"),
+            sample=None if not sample else json.dumps(sample, default=str),
+        )
+
+    def _rows(self, outcomes: list[ExpectationOutcome]) -> DataFrame:
+        rows = [
+            (self.run.run_id, o.table, o.expectation, o.column, o.description, o.severity, o.success,
+             o.observed_value, o.unexpected_count, o.unexpected_percent, o.sample, self.run.started_at)
+            for o in outcomes
+        ]  # fmt: skip
+        return self.spark.createDataFrame(rows, DQ_RESULTS_SCHEMA)
