@@ -127,12 +127,17 @@ class QualityConfig(_Section):
     sample_size: int = Field(ge=0, le=100)
 
 
+class CategoriesConfig(_Section):
+    cross_level: int = Field(ge=1)  # hierarchy level at which "another category" is judged
+
+
 class AppConfig(_Section):
     spark: SparkConfig
     lakehouse: LakehouseConfig
     input: InputConfig
     sample: SampleConfig
     cleaning: CleaningConfig
+    categories: CategoriesConfig
     quality: QualityConfig
 
 

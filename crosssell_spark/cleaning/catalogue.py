@@ -192,8 +192,3 @@ def build_categories(items: DataFrame) -> DataFrame:
     return nodes.join(parents, nodes[CATEGORY_ID] == parents["_parent"], "left").select(
         CATEGORY_ID, CATEGORY_NAME, LEVEL, PARENT_ID, CATEGORY_PATH, F.col("_parent").isNull().alias(IS_LEAF)
     )
-
-
-def category_at_level(level: int) -> Column:
-    """An item's category id at hierarchy `level` (its leaf when the path is shallower)."""
-    return F.element_at(F.col(CATEGORY_IDS), F.least(F.lit(level), F.size(CATEGORY_IDS)))

@@ -9,11 +9,11 @@ from pyspark.sql import SparkSession
 from crosssell_spark.cleaning.catalogue import (
     ItemReason,
     build_categories,
-    category_at_level,
     classify_items,
     clean_items,
 )
 from crosssell_spark.config import CleaningConfig
+from crosssell_spark.hierarchy import category_at_level
 from crosssell_spark.schemas import CATEGORIES_SCHEMA, ITEMS_CLEAN_SCHEMA, RAW_ITEMS_SCHEMA, REASON
 from tests.conftest import make_test_config
 
