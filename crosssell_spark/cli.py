@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
         commands.add_parser(name, parents=[common], help=f"run the {name} stage")
     commands.add_parser("run-all", parents=[common], help="run every stage in order and print a summary")
     commands.add_parser("show-config", parents=[common], help="print the merged, validated config")
+    rollback = commands.add_parser("rollback", parents=[common], help="restore a published table to a version")
+    rollback.add_argument("--table", required=True, help="table name, e.g. events_clean")
+    rollback.add_argument("--version", required=True, type=int, help="Delta version to restore (see history)")
+    history = commands.add_parser("history", parents=[common], help="show a published table's Delta history")
+    history.add_argument("--table", required=True)
     generate = commands.add_parser("generate", parents=[common], help="write the sample world's raw files")
     generate.add_argument("--events", type=int, help="number of raw events (default: sample.events)")
     generate.add_argument("--items", type=int, help="catalogue size (default: derived from events)")
@@ -70,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "generate":
         return _generate(args, config)
+    if args.command in ("rollback", "history"):
+        return _time_travel(args, config)
     try:
         return _run_stages(args.command, config, args.run_date)
     except StageFailedError as err:
@@ -92,6 +99,26 @@ def _run_stages(command: str, config: AppConfig, run_date: date | None) -> int:
         results = [pipeline.run_stage(command, spark, config, run)]
     lake = Lakehouse(spark, config.lakehouse)
     print(pipeline.format_summary(results, pipeline.summarise(lake, results), lake.root))
+    return 0
+
+
+def _time_travel(args: argparse.Namespace, config: AppConfig) -> int:
+    from crosssell_spark.lakehouse import Lakehouse
+    from crosssell_spark.session import get_spark
+
+    lake = Lakehouse(get_spark(config), config.lakehouse)
+    if not lake.exists(args.table):
+        print(f"crosssell: no published table {args.table!r} under {lake.root}", file=sys.stderr)
+        return EXIT_STAGE_FAILED
+    if args.command == "history":
+        lake.history(args.table).select("version", "timestamp", "operation", "operationMetrics").show(truncate=False)
+        return 0
+    current = lake.version(args.table)
+    if not 0 <= args.version <= (current or 0):
+        print(f"crosssell: {args.table} has versions 0..{current}, not {args.version}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    new_version = lake.restore(args.table, args.version)
+    print(f"{args.table}: restored version {args.version} as new version {new_version} (was {current})")
     return 0
 
 

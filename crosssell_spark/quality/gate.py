@@ -122,8 +122,10 @@ class QualityGate:
         suite = gx.ExpectationSuite(name=name, expectations=SUITES[name](inputs))
         suite = self.context.suites.add_or_update(suite)
         asset = self._asset(name)
-        batch = asset.add_batch_definition_whole_dataframe("staged") if not asset.batch_definitions else (
-            asset.get_batch_definition("staged")
+        batch = (
+            asset.add_batch_definition_whole_dataframe("staged")
+            if not asset.batch_definitions
+            else (asset.get_batch_definition("staged"))
         )
         definition = self.context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=f"{name}_staged", data=batch, suite=suite)

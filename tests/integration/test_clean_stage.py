@@ -119,3 +119,17 @@ def test_a_stage_that_loses_rows_publishes_nothing(spark, tmp_path, cli_args, mo
 def test_config_error_exits_2_naming_the_key(cli_args, capsys):
     assert cli.main(["clean", *cli_args, "--set", "cleaning.max_price=-1"]) == cli.EXIT_CONFIG_ERROR
     assert "cleaning.max_price" in capsys.readouterr().err
+
+
+def test_a_stale_feed_fails_the_gate_and_leaves_published_tables_intact(spark, tmp_path, cli_args, capsys):
+    assert cli.main(["clean", *cli_args]) == 0
+    lake = lake_of(spark, tmp_path)
+    before = {t: (lake.version(t), rows_of(lake, t)) for t in ("events_clean", "items_clean", "events_quarantine")}
+
+    stale = EVENTS_CSV.replace("2026-10-0", "2025-10-0")  # yesterday's feed replayed from a year ago
+    (tmp_path / "events.csv").write_text(stale)
+    code = cli.main(["clean", *cli_args, "--set", "quality.freshness_severity=critical"])
+    assert code == cli.EXIT_STAGE_FAILED
+    err = capsys.readouterr().err
+    assert "quality gate failed" in err and "freshness" in err
+    assert {t: (lake.version(t), rows_of(lake, t)) for t in before} == before
