@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck generate clean
+.PHONY: help install run test lint typecheck generate bench clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,10 @@ lint: $(STAMP)  ## ruff
 
 typecheck: $(STAMP)  ## mypy
 	$(BIN)/mypy
+
+bench: $(STAMP)  ## run the benchmarks (BENCH=pipeline,als,lsh; BENCH_EVENTS=1000000,...) -> bench/results.{json,md}
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev,bench]"
+	$(BIN)/python -m bench.run $(if $(BENCH),--only $(BENCH))
 
 generate: $(STAMP)  ## write the sample world's raw files (EVENTS=n to size it)
 	$(BIN)/crosssell generate --conf $(CONF) $(if $(EVENTS),--events $(EVENTS))

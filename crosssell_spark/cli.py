@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     for name in STAGES:
         commands.add_parser(name, parents=[common], help=f"run the {name} stage")
     commands.add_parser("run-all", parents=[common], help="run every stage in order and print a summary")
+    commands.add_parser(
+        "tune-interest", parents=[common], help="grid-search ALS on a time split, then train-interest with the best"
+    )
     commands.add_parser("show-config", parents=[common], help="print the merged, validated config")
     rollback = commands.add_parser("rollback", parents=[common], help="restore a published table to a version")
     rollback.add_argument("--table", required=True, help="table name, e.g. events_clean")
@@ -77,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         return _generate(args, config)
     if args.command in ("rollback", "history"):
         return _time_travel(args, config)
+    if args.command == "tune-interest":  # train-interest with the grid switched on (interest.tune.enabled)
+        tune = config.interest.tune.model_copy(update={"enabled": True})
+        config = config.model_copy(update={"interest": config.interest.model_copy(update={"tune": tune})})
+        args.command = "train-interest"
     try:
         return _run_stages(args.command, config, args.run_date)
     except StageFailedError as err:

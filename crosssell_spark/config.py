@@ -131,6 +131,206 @@ class CategoriesConfig(_Section):
     cross_level: int = Field(ge=1)  # hierarchy level at which "another category" is judged
 
 
+PRIVACY_MIN_USERS = 3  # behavioural statistics are never published for fewer distinct users
+ContentField = Literal["title", "brand", "description"]
+
+
+class ContentSimilarityConfig(_Section):
+    """Content similarity: tokens of item text, a learnt stop list, MinHash LSH with banding."""
+
+    fields: list[ContentField] = Field(min_length=1)  # items_clean text columns that describe an item
+    shingle: Literal["word", "char"]  # word n-grams of the tokens, or character n-grams inside each token
+    shingle_size: int = Field(ge=1, le=10)
+    token_min_length: int = Field(ge=1)  # shorter tokens are dropped unless they hold a digit ("s23", "4k")
+    max_doc_freq: float = Field(gt=0, le=1)  # stop list: tokens in more than this share of items ...
+    stop_word_min_items: int = Field(ge=1)  # ... and in at least this many items
+    num_features: int = Field(ge=1024, le=1 << 30)  # HashingTF dimension of the binary vectors
+    num_hash_tables: int = Field(ge=1)  # MinHashLSH hash functions in all
+    hashes_per_band: int = Field(ge=1)  # AND-amplification: a band matches when all its hashes agree
+    jaccard_threshold: float = Field(gt=0, le=1)  # minimum Jaccard similarity of a published content pair
+    bucket_cap: int = Field(ge=2)  # members kept per band bucket; bounds candidate pairs per bucket
+    seed: int
+
+    @model_validator(mode="after")
+    def _bands_divide_hashes(self) -> ContentSimilarityConfig:
+        if self.num_hash_tables % self.hashes_per_band:
+            raise ValueError(
+                f"num_hash_tables ({self.num_hash_tables}) must be a multiple of hashes_per_band "
+                f"({self.hashes_per_band})"
+            )
+        return self
+
+    @property
+    def bands(self) -> int:
+        return self.num_hash_tables // self.hashes_per_band
+
+
+class CooccurrenceConfig(_Section):
+    """Behavioural similarity: items bought (or carted, viewed) together in one session."""
+
+    event_weights: dict[str, float]  # event type -> weight in (0, 1]; types not listed are ignored
+    max_items_per_basket: int = Field(ge=2)  # a basket keeps its strongest items up to this many
+    min_users: int = Field(ge=PRIVACY_MIN_USERS)  # privacy floor: distinct users behind a published pair
+    min_baskets: int = Field(ge=1)  # and distinct baskets
+
+    @field_validator("event_weights")
+    @classmethod
+    def _weights_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: w for k, w in value.items() if not 0 < w <= 1}
+        if bad:
+            raise ValueError(f"event weights must be in (0, 1]: {bad}")
+        if not value:
+            raise ValueError("at least one event type must carry a weight")
+        return value
+
+
+class ScoreWeightsConfig(_Section):
+    content: float = Field(ge=0)  # weight of content Jaccard in an item pair's score
+    behavioural: float = Field(ge=0)  # weight of co-occurrence confidence in the score
+
+
+class SimilarityConfig(_Section):
+    content: ContentSimilarityConfig
+    cooccurrence: CooccurrenceConfig
+    top_n: int = Field(ge=1)  # neighbours kept per item and per source (content, behavioural)
+    score_weights: ScoreWeightsConfig
+
+
+StorageLevelName = Literal[
+    "MEMORY_ONLY", "MEMORY_ONLY_SER", "MEMORY_AND_DISK", "MEMORY_AND_DISK_SER", "DISK_ONLY", "MEMORY_ONLY_2",
+    "MEMORY_AND_DISK_2", "OFF_HEAP",
+]  # fmt: skip
+
+
+class AlsConfig(_Section):
+    """Spark MLlib ALS with implicit preferences (confidence = 1 + alpha * interaction weight)."""
+
+    rank: int = Field(ge=1)
+    max_iter: int = Field(ge=1)
+    reg_param: float = Field(ge=0)
+    alpha: float = Field(gt=0)
+    num_user_blocks: int = Field(ge=1)
+    num_item_blocks: int = Field(ge=1)
+    intermediate_storage_level: StorageLevelName  # NONE is not allowed by Spark
+    final_storage_level: StorageLevelName
+    checkpoint_interval: int = Field(ge=1)  # iterations between lineage checkpoints (needs the checkpoint dir)
+    block_size: int = Field(ge=1)  # rows per block when scoring (recommendForUserSubset in tuning)
+    seed: int
+
+
+class InterestTuneConfig(_Section):
+    """`crosssell tune-interest`: a small grid on a time-based split, scored by ranking metrics."""
+
+    enabled: bool = False  # true: run the grid before training (what `tune-interest` sets)
+    test_fraction: float = Field(gt=0, lt=1)  # the newest share of events held out
+    k: int = Field(ge=1)  # cut-off of precision/recall/ndcg@k
+    max_iter: int = Field(ge=1)  # iterations per grid fit
+    overfetch: int = Field(ge=0)  # extra recommendations fetched before removing items the user had
+    ranks: list[int] = Field(min_length=1)
+    reg_params: list[float] = Field(min_length=1)
+    alphas: list[float] = Field(min_length=1)
+
+    @field_validator("ranks", "reg_params", "alphas")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if any(v <= 0 for v in value):
+            raise ValueError(f"grid values must be positive, got {value}")
+        return value
+
+
+class InterestConfig(_Section):
+    """User interest: weighted interactions, ALS, and the user x category interest table."""
+
+    event_weights: dict[str, float]  # event type -> weight of one event; unlisted types are ignored
+    half_life_days: float | None = Field(default=None, gt=0)  # recency decay; None: no decay
+    max_weight: float = Field(gt=0)  # cap of one user-item interaction weight
+    min_user_items: int = Field(ge=1)  # fewer distinct items: the user gets the popularity fallback
+    top_items_per_category: int = Field(ge=1)  # M: a category is scored on its M most popular items
+    top_k_affinities: int = Field(ge=1)  # the score is the mean of the user's k best of those M
+    fallback_prior_items: float = Field(ge=0)  # fallback: own category shares shrunk to popularity by this
+    categories_per_user: int | None = Field(default=None, ge=1)  # keep the top n per user; None: all
+    als: AlsConfig
+    tune: InterestTuneConfig
+
+    @field_validator("event_weights")
+    @classmethod
+    def _weights_valid(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: w for k, w in value.items() if w < 0}
+        if bad:
+            raise ValueError(f"event weights must be >= 0: {bad}")
+        if not any(w > 0 for w in value.values()):
+            raise ValueError("at least one event type must carry a positive weight")
+        return value
+
+    @model_validator(mode="after")
+    def _k_within_m(self) -> InterestConfig:
+        if self.top_k_affinities > self.top_items_per_category:
+            raise ValueError(
+                f"top_k_affinities ({self.top_k_affinities}) must be <= top_items_per_category "
+                f"({self.top_items_per_category})"
+            )
+        return self
+
+
+class ItemListWeights(_Section):
+    """Blend of an anchor item's candidates; every component is in [0, 1]."""
+
+    content: float = Field(ge=0)  # content Jaccard of anchor and item
+    cooccurrence: float = Field(ge=0)  # confidence: share of the anchor's baskets holding the item
+    lift: float = Field(ge=0)  # 1 - 1/lift of the pair (0 when lift <= 1)
+    category_affinity: float = Field(ge=0)  # 1 - 1/lift of the category pair
+    als: float = Field(ge=0)  # cosine of the two items' ALS factors (clipped at 0)
+    popularity: float = Field(ge=0)  # log-scaled distinct users of the item
+
+
+class UserListWeights(_Section):
+    """Blend of a user's candidates; every component is in [0, 1]."""
+
+    als: float = Field(ge=0)  # the user's ALS preference for the item (dot product, clipped to [0, 1])
+    interest: float = Field(ge=0)  # the user's interest in the item's category, relative to their best
+    cooccurrence: float = Field(ge=0)  # confidence from one of the user's recent purchases (basket source)
+    popularity: float = Field(ge=0)
+
+
+class StrategyRules(_Section):
+    """Merchandising rules applied to both lists (switch each off with null / false / 0)."""
+
+    exclude_owned_days: int | None = Field(ge=1)  # user lists: drop items bought in this many days; null: ever
+    per_category_cap: int = Field(ge=1)  # at most this many items of one category in a list
+    min_distinct_categories: int = Field(ge=1)  # open this many categories first when candidates allow
+    allow_pairs: list[tuple[str, str]] = []  # [anchor category, item category]; '*' = any; empty: all allowed
+    deny_pairs: list[tuple[str, str]] = []
+    max_price_ratio: float | None = Field(gt=0)  # item price <= ratio x anchor price; null: no price rule
+    in_stock_only: bool
+    min_score: float = Field(ge=0)
+    min_support: int = Field(ge=0)  # distinct co-buying users behind behavioural evidence (content pairs exempt)
+
+
+class UserListConfig(_Section):
+    weights: UserListWeights
+    category_rule: Literal["new", "outside_top", "any"]  # new: never-touched categories; outside_top: not in top n
+    outside_top_n: int = Field(ge=1)  # with category_rule=outside_top: the user's top-n observed categories
+    interest_categories: int = Field(ge=1)  # candidate categories drawn from the interest graph per user
+    items_per_category: int = Field(ge=1)  # most popular items taken from each of those categories
+    recent_anchors: int = Field(ge=0)  # the user's latest purchases whose neighbours become candidates
+
+
+class ItemListConfig(_Section):
+    weights: ItemListWeights
+    affinity_categories: int = Field(ge=1)  # fallback: top affine categories of the anchor's category ...
+    items_per_category: int = Field(ge=1)  # ... and their most popular items
+    popular_fallback_items: int = Field(ge=1)  # last resort: globally popular items of other categories
+
+
+class CrossSellConfig(_Section):
+    k: int = Field(ge=1)  # list length
+    rules: StrategyRules
+    item: ItemListConfig
+    user: UserListConfig
+    balance_strength: float = Field(ge=0)  # 0: off; >0 divides scores by category share^strength
+    export_json: bool  # also write JSON-lines serving exports under <root>/_exports
+
+
 class AppConfig(_Section):
     spark: SparkConfig
     lakehouse: LakehouseConfig
@@ -139,6 +339,29 @@ class AppConfig(_Section):
     cleaning: CleaningConfig
     categories: CategoriesConfig
     quality: QualityConfig
+    similarity: SimilarityConfig
+    interest: InterestConfig
+    crosssell: CrossSellConfig
+
+    @model_validator(mode="after")
+    def _cooccurrence_event_types_known(self) -> AppConfig:
+        unknown = sorted(set(self.similarity.cooccurrence.event_weights) - set(self.cleaning.event_type_aliases))
+        if unknown:
+            raise ValueError(
+                f"similarity.cooccurrence.event_weights: unknown event types {unknown}; "
+                f"known: {sorted(self.cleaning.event_type_aliases)}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _interest_event_types_known(self) -> AppConfig:
+        unknown = sorted(set(self.interest.event_weights) - set(self.cleaning.event_type_aliases))
+        if unknown:
+            raise ValueError(
+                f"interest.event_weights: unknown event types {unknown}; "
+                f"known: {sorted(self.cleaning.event_type_aliases)}"
+            )
+        return self
 
 
 # --- loading --------------------------------------------------------------------------------------

@@ -113,6 +113,12 @@ class Lakehouse:
         conform(df, spec.schema).write.format("delta").mode("append").save(self.path(spec.name))
         return int(self.version(spec.name) or 0)
 
+    def export_json_lines(self, name: str, df: DataFrame) -> str:
+        """Replace `<root>/_exports/<name>/` with `df` as JSON lines (one object per row)."""
+        path = f"{self.root}/_exports/{name}"
+        df.write.mode("overwrite").json(path)
+        return path
+
     def drop_staging(self, run_id: str) -> None:
         """Remove a run's staging tables; a failure here never affects published data."""
         jvm = self.spark.sparkContext._jvm  # Hadoop FileSystem works for every storage scheme

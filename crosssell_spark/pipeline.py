@@ -11,8 +11,11 @@ from pyspark.sql import SparkSession
 
 from crosssell_spark.cleaning.stage import run_cleaning
 from crosssell_spark.config import AppConfig
+from crosssell_spark.crosssell.stage import run_candidates
+from crosssell_spark.interest.stage import run_interest
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.run import Run, StageResult
+from crosssell_spark.similarity.stage import run_similarity
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,9 @@ StageFn = Callable[[SparkSession, AppConfig, Run], StageResult]
 # Data flows one way; run-all runs these in this order.
 STAGES: dict[str, StageFn] = {
     "clean": run_cleaning,
+    "train-interest": run_interest,
+    "similarity": run_similarity,
+    "candidates": run_candidates,
 }
 
 

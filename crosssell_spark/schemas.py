@@ -7,6 +7,7 @@ from pyspark.sql.types import (
     BooleanType,
     DateType,
     DoubleType,
+    FloatType,
     IntegerType,
     LongType,
     StringType,
@@ -165,5 +166,245 @@ DQ_RESULTS_SCHEMA = StructType(
         StructField(UNEXPECTED_PERCENT, DoubleType(), True),
         StructField(SAMPLE, StringType(), True),
         StructField(CHECKED_AT, TimestampType(), False),
+    ]
+)
+
+# --- similarity outputs -------------------------------------------------------------------------
+ITEM_A = "item_a"
+ITEM_B = "item_b"
+CATEGORY_A = "category_a"
+CATEGORY_B = "category_b"
+JACCARD = "jaccard"
+CO_BASKETS = "co_baskets"
+CO_USERS = "co_users"
+CONFIDENCE = "confidence"  # directional: share of item_a's (weighted) baskets that also hold item_b
+LIFT = "lift"
+IS_CONTENT = "is_content"
+IS_BEHAVIOURAL = "is_behavioural"
+SCORE = "score"
+RANK = "rank"
+BASKETS_A = "baskets_a"
+
+# One row per (item_a, item_b) in different categories, both directions stored (see similarity/graph.py).
+ITEM_SIMILARITY_SCHEMA = StructType(
+    [
+        StructField(ITEM_A, StringType(), False),
+        StructField(ITEM_B, StringType(), False),
+        StructField(CATEGORY_A, StringType(), False),
+        StructField(CATEGORY_B, StringType(), False),
+        StructField(JACCARD, DoubleType(), True),
+        StructField(CO_BASKETS, LongType(), True),
+        StructField(CO_USERS, LongType(), True),
+        StructField(CONFIDENCE, DoubleType(), True),
+        StructField(LIFT, DoubleType(), True),
+        StructField(IS_CONTENT, BooleanType(), False),
+        StructField(IS_BEHAVIOURAL, BooleanType(), False),
+        StructField(SCORE, DoubleType(), False),
+        StructField(RANK, IntegerType(), False),
+    ]
+)
+
+# One row per ordered pair of categories (at categories.cross_level) shoppers put in one basket.
+CATEGORY_AFFINITY_SCHEMA = StructType(
+    [
+        StructField(CATEGORY_A, StringType(), False),
+        StructField(CATEGORY_B, StringType(), False),
+        StructField(CO_BASKETS, LongType(), False),
+        StructField(CO_USERS, LongType(), False),
+        StructField(BASKETS_A, LongType(), False),
+        StructField(CONFIDENCE, DoubleType(), False),
+        StructField(LIFT, DoubleType(), False),
+    ]
+)
+
+# --- user interest outputs ----------------------------------------------------------------------
+USER_IDX = "user_idx"  # stable integer ids (ALS needs ints); assigned once, never renumbered
+ITEM_IDX = "item_idx"
+FIRST_RUN_ID = "first_run_id"
+INTERACTION_WEIGHT = "interaction_weight"  # decayed, capped sum of event weights of one user-item pair
+FEATURES = "features"
+HISTORY_ITEMS = "history_items"  # distinct items a user interacted with
+HISTORY_USERS = "history_users"  # distinct users who interacted with an item
+FACTOR_SOURCE = "factor_source"
+INTEREST_SCORE = "interest_score"
+OBSERVED_SHARE = "observed_share"
+IS_NEW_CATEGORY = "is_new_category"
+INTEREST_RANK = "interest_rank"
+SCORE_SOURCE = "score_source"
+
+# where an item's factors come from: trained by ALS, or the centroid of the nearest category with ALS items
+FACTOR_ALS, FACTOR_CATEGORY_CENTROID, FACTOR_GLOBAL_CENTROID = "als", "category_centroid", "global_centroid"
+FACTOR_SOURCES = (FACTOR_ALS, FACTOR_CATEGORY_CENTROID, FACTOR_GLOBAL_CENTROID)
+# where a user x category interest score comes from
+SCORE_ALS, SCORE_CENTROID, SCORE_POPULARITY = "als", "category_centroid", "popularity_fallback"
+SCORE_SOURCES = (SCORE_ALS, SCORE_CENTROID, SCORE_POPULARITY)
+
+USER_ID_MAP_SCHEMA = StructType(
+    [
+        StructField(USER_ID, StringType(), False),
+        StructField(USER_IDX, IntegerType(), False),
+        StructField(FIRST_RUN_ID, StringType(), False),
+    ]
+)
+ITEM_ID_MAP_SCHEMA = StructType(
+    [
+        StructField(ITEM_ID, StringType(), False),
+        StructField(ITEM_IDX, IntegerType(), False),
+        StructField(FIRST_RUN_ID, StringType(), False),
+    ]
+)
+USER_FACTORS_SCHEMA = StructType(
+    [
+        StructField(USER_ID, StringType(), False),
+        StructField(USER_IDX, IntegerType(), False),
+        StructField(FEATURES, ArrayType(FloatType()), False),
+        StructField(HISTORY_ITEMS, IntegerType(), False),
+        StructField(RUN_ID, StringType(), False),
+    ]
+)
+ITEM_FACTORS_SCHEMA = StructType(
+    [
+        StructField(ITEM_ID, StringType(), False),
+        StructField(ITEM_IDX, IntegerType(), False),
+        StructField(FEATURES, ArrayType(FloatType()), False),
+        StructField(FACTOR_SOURCE, StringType(), False),
+        StructField(HISTORY_USERS, IntegerType(), False),
+        StructField(RUN_ID, StringType(), False),
+    ]
+)
+USER_CATEGORY_INTEREST_SCHEMA = StructType(
+    [
+        StructField(USER_ID, StringType(), False),
+        StructField(CATEGORY_ID, StringType(), False),
+        StructField(INTEREST_SCORE, DoubleType(), False),
+        StructField(OBSERVED_SHARE, DoubleType(), False),
+        StructField(IS_NEW_CATEGORY, BooleanType(), False),
+        StructField(INTEREST_RANK, IntegerType(), False),
+        StructField(SCORE_SOURCE, StringType(), False),
+        StructField(RUN_ID, StringType(), False),
+    ]
+)
+
+MODEL_PATH = "model_path"
+MODE = "mode"  # train | tune
+TRAINED_AT = "trained_at"
+RANK_FACTORS = "rank_factors"  # ALS rank (latent factors); not `rank`, which the SQL function owns
+REG_PARAM = "reg_param"
+ALPHA = "alpha"
+MAX_ITER = "max_iter"
+N_USERS = "n_users"
+N_ITEMS = "n_items"
+N_INTERACTIONS = "n_interactions"
+DENSITY = "density"
+TRAINING_SECONDS = "training_seconds"
+PARAMS_JSON = "params_json"  # every ALS parameter used
+METRICS_JSON = "metrics_json"  # the chosen combination's holdout metrics (tune mode), else null
+TUNING_JSON = "tuning_json"  # every grid combination with its metrics (tune mode), else null
+INTEREST_MODEL_RUNS_SCHEMA = StructType(
+    [
+        StructField(RUN_ID, StringType(), False),
+        StructField(TRAINED_AT, TimestampType(), False),
+        StructField(MODE, StringType(), False),
+        StructField(MODEL_PATH, StringType(), False),
+        StructField(RANK_FACTORS, IntegerType(), False),
+        StructField(REG_PARAM, DoubleType(), False),
+        StructField(ALPHA, DoubleType(), False),
+        StructField(MAX_ITER, IntegerType(), False),
+        StructField(N_USERS, LongType(), False),
+        StructField(N_ITEMS, LongType(), False),
+        StructField(N_INTERACTIONS, LongType(), False),
+        StructField(DENSITY, DoubleType(), False),
+        StructField(TRAINING_SECONDS, DoubleType(), False),
+        StructField(PARAMS_JSON, StringType(), False),
+        StructField(METRICS_JSON, StringType(), True),
+        StructField(TUNING_JSON, StringType(), True),
+    ]
+)
+
+# --- cross-sell outputs ---------------------------------------------------------------------------
+ANCHOR_ITEM_ID = "anchor_item_id"
+ANCHOR_CATEGORY = "anchor_category"
+ITEM_CATEGORY = "item_category"
+REASON_CODES = "reason_codes"
+SOURCE_NAME = "source"
+SUPPORT = "support"
+CONTENT_SCORE = "content_score"
+COOCCURRENCE_SCORE = "cooccurrence_score"
+LIFT_SCORE = "lift_score"
+CATEGORY_AFFINITY_SCORE = "category_affinity_score"
+ALS_SCORE = "als_score"
+INTEREST_COMPONENT = "interest_component"
+POPULARITY_SCORE = "popularity_score"
+CROSS_SELL_SOURCES = ("neighbour", "basket", "interest", "category_affinity", "popular")
+
+ITEM_CROSS_SELL_SCHEMA = StructType(
+    [
+        StructField(ANCHOR_ITEM_ID, StringType(), False),
+        StructField(RANK, IntegerType(), False),
+        StructField(ITEM_ID, StringType(), False),
+        StructField(SCORE, DoubleType(), False),
+        StructField(ANCHOR_CATEGORY, StringType(), False),
+        StructField(ITEM_CATEGORY, StringType(), False),
+        StructField(SOURCE_NAME, StringType(), False),
+        StructField(REASON_CODES, ArrayType(StringType()), False),
+        StructField(REASON, StringType(), False),
+        StructField(SUPPORT, LongType(), True),
+        StructField(CONTENT_SCORE, DoubleType(), False),
+        StructField(COOCCURRENCE_SCORE, DoubleType(), False),
+        StructField(LIFT_SCORE, DoubleType(), False),
+        StructField(CATEGORY_AFFINITY_SCORE, DoubleType(), False),
+        StructField(ALS_SCORE, DoubleType(), False),
+        StructField(POPULARITY_SCORE, DoubleType(), False),
+        StructField(RUN_ID, StringType(), False),
+    ]
+)
+USER_CROSS_SELL_SCHEMA = StructType(
+    [
+        StructField(USER_ID, StringType(), False),
+        StructField(RANK, IntegerType(), False),
+        StructField(ITEM_ID, StringType(), False),
+        StructField(SCORE, DoubleType(), False),
+        StructField(ITEM_CATEGORY, StringType(), False),
+        StructField(ANCHOR_ITEM_ID, StringType(), True),
+        StructField(SOURCE_NAME, StringType(), False),
+        StructField(REASON_CODES, ArrayType(StringType()), False),
+        StructField(REASON, StringType(), False),
+        StructField(SUPPORT, LongType(), True),
+        StructField(ALS_SCORE, DoubleType(), False),
+        StructField(INTEREST_COMPONENT, DoubleType(), False),
+        StructField(COOCCURRENCE_SCORE, DoubleType(), False),
+        StructField(POPULARITY_SCORE, DoubleType(), False),
+        StructField(IS_NEW_CATEGORY, BooleanType(), False),
+        StructField(RUN_ID, StringType(), False),
+    ]
+)
+
+LIST_TYPE = "list_type"  # item | user
+LIST_KEY = "list_key"  # the anchor item or user
+ITEMS_FOUND = "items_found"
+LIST_STATUS = "status"  # full | partial | empty
+CROSS_SELL_GAPS_SCHEMA = StructType(
+    [
+        StructField(LIST_TYPE, StringType(), False),
+        StructField(LIST_KEY, StringType(), False),
+        StructField(ITEMS_FOUND, IntegerType(), False),
+        StructField(LIST_STATUS, StringType(), False),
+        StructField(RUN_ID, StringType(), False),
+    ]
+)
+SLOTS = "slots"
+SHARE_OF_SLOTS = "share_of_slots"
+SHARE_OF_CATALOGUE = "share_of_catalogue"
+EXPOSURE_RATIO = "exposure_ratio"
+CATEGORY_EXPOSURE_SCHEMA = StructType(
+    [
+        StructField(LIST_TYPE, StringType(), False),
+        StructField(ITEM_CATEGORY, StringType(), False),
+        StructField(CATEGORY_NAME, StringType(), True),
+        StructField(SLOTS, LongType(), False),
+        StructField(SHARE_OF_SLOTS, DoubleType(), False),
+        StructField(SHARE_OF_CATALOGUE, DoubleType(), False),
+        StructField(EXPOSURE_RATIO, DoubleType(), True),
+        StructField(RUN_ID, StringType(), False),
     ]
 )

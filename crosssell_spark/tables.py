@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+from crosssell_spark.config import PRIVACY_MIN_USERS
 from crosssell_spark.lakehouse import TableSpec
 from crosssell_spark.schemas import (
     CATEGORIES_SCHEMA,
+    CATEGORY_AFFINITY_SCHEMA,
+    CATEGORY_EXPOSURE_SCHEMA,
+    CROSS_SELL_GAPS_SCHEMA,
     DQ_RESULTS_SCHEMA,
     EVENT_DATE,
     EVENTS_CLEAN_SCHEMA,
     EVENTS_QUARANTINE_SCHEMA,
+    FACTOR_SOURCES,
+    INTEREST_MODEL_RUNS_SCHEMA,
+    ITEM_CROSS_SELL_SCHEMA,
+    ITEM_FACTORS_SCHEMA,
+    ITEM_ID_MAP_SCHEMA,
+    ITEM_SIMILARITY_SCHEMA,
     ITEMS_CLEAN_SCHEMA,
     ITEMS_QUARANTINE_SCHEMA,
     RECONCILIATION_SCHEMA,
+    SCORE_SOURCES,
     TABLE_NAME,
+    USER_CATEGORY_INTEREST_SCHEMA,
+    USER_CROSS_SELL_SCHEMA,
+    USER_FACTORS_SCHEMA,
+    USER_ID_MAP_SCHEMA,
 )
 
 EVENTS_CLEAN = TableSpec(
@@ -42,3 +57,94 @@ RECONCILIATION = TableSpec(
     constraints={"counts_not_negative": "rows_read >= 0 AND rows_clean >= 0 AND rows_quarantined >= 0"},
 )
 DQ_RESULTS = TableSpec("dq_results", DQ_RESULTS_SCHEMA, partition_by=(TABLE_NAME,))
+
+ITEM_SIMILARITY = TableSpec(
+    "item_similarity",
+    ITEM_SIMILARITY_SCHEMA,
+    constraints={
+        "distinct_items": "item_a <> item_b",
+        "cross_category": "category_a <> category_b",
+        "jaccard_in_range": "jaccard IS NULL OR (jaccard > 0 AND jaccard <= 1)",
+        "content_flag_matches": "is_content = (jaccard IS NOT NULL)",
+        "behavioural_flag_matches": "is_behavioural = (co_users IS NOT NULL)",
+        "has_a_source": "is_content OR is_behavioural",
+        "privacy_floor": f"co_users IS NULL OR (co_users >= {PRIVACY_MIN_USERS} AND co_baskets >= co_users)",
+        "confidence_in_range": "confidence IS NULL OR (confidence > 0 AND confidence <= 1)",
+        "lift_positive": "lift IS NULL OR lift > 0",
+        "rank_positive": "rank >= 1",
+    },
+)
+CATEGORY_AFFINITY = TableSpec(
+    "category_affinity",
+    CATEGORY_AFFINITY_SCHEMA,
+    constraints={
+        "cross_category": "category_a <> category_b",
+        "privacy_floor": f"co_users >= {PRIVACY_MIN_USERS} AND co_baskets >= co_users AND baskets_a >= co_baskets",
+        "confidence_in_range": "confidence > 0 AND confidence <= 1",
+        "lift_positive": "lift > 0",
+    },
+)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+# Append-only by content: a key keeps its id for ever; new keys get ids after the current max.
+USER_ID_MAP = TableSpec("user_id_map", USER_ID_MAP_SCHEMA, constraints={"user_idx_positive": "user_idx >= 1"})
+ITEM_ID_MAP = TableSpec("item_id_map", ITEM_ID_MAP_SCHEMA, constraints={"item_idx_positive": "item_idx >= 1"})
+USER_FACTORS = TableSpec(
+    "user_factors",
+    USER_FACTORS_SCHEMA,
+    constraints={"has_features": "size(features) >= 1", "history_positive": "history_items >= 1"},
+)
+ITEM_FACTORS = TableSpec(
+    "item_factors",
+    ITEM_FACTORS_SCHEMA,
+    constraints={
+        "has_features": "size(features) >= 1",
+        "history_not_negative": "history_users >= 0",
+        "known_factor_source": _in("factor_source", FACTOR_SOURCES),
+        "als_items_have_history": "(factor_source = 'als') = (history_users > 0)",
+    },
+)
+USER_CATEGORY_INTEREST = TableSpec(
+    "user_category_interest",
+    USER_CATEGORY_INTEREST_SCHEMA,
+    constraints={
+        # Spark orders NaN above every number, so these bounds also reject NaN and infinities
+        "score_in_unit_range": "interest_score >= 0 AND interest_score <= 1",
+        "share_in_unit_range": "observed_share >= 0 AND observed_share <= 1",
+        "new_means_unseen": "is_new_category = (observed_share = 0)",
+        "rank_positive": "interest_rank >= 1",
+        "known_score_source": _in("score_source", SCORE_SOURCES),
+    },
+)
+INTEREST_MODEL_RUNS = TableSpec(
+    "interest_model_runs",
+    INTEREST_MODEL_RUNS_SCHEMA,
+    constraints={
+        "sizes_not_negative": "n_users >= 0 AND n_items >= 0 AND n_interactions >= 0",
+        "time_not_negative": "training_seconds >= 0",
+        "density_in_unit_range": "density >= 0 AND density <= 1",
+    },
+)
+
+_CROSS_SELL_CHECKS = {
+    "rank_positive": "rank >= 1",
+    "score_finite": "score >= 0 AND score < 1e9",
+    "has_a_reason": "size(reason_codes) >= 1 AND length(reason) > 0",
+}
+ITEM_CROSS_SELL = TableSpec(
+    "item_cross_sell",
+    ITEM_CROSS_SELL_SCHEMA,
+    partition_by=("anchor_category",),  # merchandisers review and serve per anchor category
+    constraints={
+        **_CROSS_SELL_CHECKS,
+        "cross_category": "item_category <> anchor_category",
+        "not_the_anchor": "item_id <> anchor_item_id",
+    },
+)
+USER_CROSS_SELL = TableSpec("user_cross_sell", USER_CROSS_SELL_SCHEMA, constraints=_CROSS_SELL_CHECKS)
+CROSS_SELL_GAPS = TableSpec("cross_sell_gaps", CROSS_SELL_GAPS_SCHEMA)
+CATEGORY_EXPOSURE = TableSpec("category_exposure", CATEGORY_EXPOSURE_SCHEMA)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
 from crosssell_spark.config import AppConfig, load_config
+from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.pipeline import run_all
+from crosssell_spark.run import Run, StageResult
 from crosssell_spark.session import get_spark
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -60,3 +64,27 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real public data not found at {path} (../shared/data is absent on this machine)")
     return path
+
+
+PIPELINE_SAMPLE_EVENTS = 60_000  # big enough for co-occurrence above the privacy floor, small for CI
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """The whole pipeline run once on a sample world, shared by integration tests."""
+
+    config: AppConfig
+    lake: Lakehouse
+    results: dict[str, StageResult]
+    world: Path
+
+
+@pytest.fixture(scope="session")
+def sample_pipeline(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
+    """run-all on a 60k-event sample world (every stage, quality gates included)."""
+    root = tmp_path_factory.mktemp("sample-pipeline")
+    config = make_test_config(
+        root / "lakehouse", f"sample.path={root / 'world'}", f"sample.events={PIPELINE_SAMPLE_EVENTS}"
+    )
+    results = {r.stage: r for r in run_all(spark, config, Run.start())}
+    return PipelineRun(config, Lakehouse(spark, config.lakehouse), results, root / "world")

@@ -163,8 +163,20 @@ class QualityGate:
 
     def _rows(self, outcomes: list[ExpectationOutcome]) -> DataFrame:
         rows = [
-            (self.run.run_id, o.table, o.expectation, o.column, o.description, o.severity, o.success,
-             o.observed_value, o.unexpected_count, o.unexpected_percent, o.sample, self.run.started_at)
+            (
+                self.run.run_id,
+                o.table,
+                o.expectation,
+                o.column,
+                o.description,
+                o.severity,
+                o.success,
+                o.observed_value,
+                o.unexpected_count,
+                o.unexpected_percent,
+                o.sample,
+                self.run.started_at,
+            )
             for o in outcomes
-        ]  # fmt: skip
+        ]
         return self.spark.createDataFrame(rows, DQ_RESULTS_SCHEMA)

@@ -17,27 +17,59 @@ from great_expectations.expectations import Expectation
 from great_expectations.expectations.metadata_types import FailureSeverity
 
 from crosssell_spark.config import AppConfig
-from crosssell_spark.lakehouse import TableSpec
+from crosssell_spark.lakehouse import TableSpec, resolve_root
 from crosssell_spark.schemas import (
     CANONICAL_EVENT_TYPES,
+    CATEGORY_A,
+    CATEGORY_B,
     CATEGORY_DEPTH,
     CATEGORY_ID,
+    CO_USERS,
+    CONFIDENCE,
     EVENT_ID,
     EVENT_TS,
     EVENT_TYPE,
+    FACTOR_SOURCE,
+    FACTOR_SOURCES,
+    FEATURES,
+    HISTORY_ITEMS,
+    HISTORY_USERS,
+    INTEREST_RANK,
+    INTEREST_SCORE,
+    IS_NEW_CATEGORY,
+    ITEM_A,
+    ITEM_B,
     ITEM_ID,
+    ITEM_IDX,
+    JACCARD,
     LEVEL,
+    LIFT,
+    OBSERVED_SHARE,
     PARENT_ID,
     PRICE,
     QUANTITY,
+    RANK,
     REASON,
+    SCORE_SOURCE,
+    SCORE_SOURCES,
+    USER_ID,
+    USER_IDX,
 )
 from crosssell_spark.tables import (
     CATEGORIES,
+    CATEGORY_AFFINITY,
     EVENTS_CLEAN,
     EVENTS_QUARANTINE,
+    ITEM_CROSS_SELL,
+    ITEM_FACTORS,
+    ITEM_ID_MAP,
+    ITEM_SIMILARITY,
     ITEMS_CLEAN,
     ITEMS_QUARANTINE,
+    USER_CATEGORY_INTEREST,
+    USER_CROSS_SELL,
+    USER_FACTORS,
+    USER_ID_MAP,
 )
 
 CRITICAL, WARNING = FailureSeverity.CRITICAL, FailureSeverity.WARNING
@@ -166,3 +198,254 @@ SUITES: dict[str, SuiteBuilder] = {
     EVENTS_QUARANTINE.name: quarantine_suite(EVENTS_QUARANTINE),
     ITEMS_QUARANTINE.name: quarantine_suite(ITEMS_QUARANTINE),
 }
+
+
+def _unexpected(query: str, description: str) -> Expectation:
+    return gxe.UnexpectedRowsExpectation(unexpected_rows_query=query, description=description, severity=CRITICAL)
+
+
+def _unique_pairs(a: str, b: str) -> Expectation:
+    # a GROUP BY query: GX's compound-unique check on Spark fails a window query first (logged noise)
+    return _unexpected(
+        f"SELECT {a}, {b}, count(*) AS copies FROM {{batch}} GROUP BY {a}, {b} HAVING count(*) > 1",
+        f"one row per ({a}, {b})",
+    )
+
+
+def _category_matches(item: str, category: str, inputs: SuiteInputs) -> Expectation:
+    """The pair's category column is the item's category at categories.cross_level in items_clean."""
+    level = inputs.config.categories.cross_level
+    return _unexpected(
+        f"SELECT b.* FROM {{batch}} b JOIN {inputs.views[ITEMS_CLEAN.name]} i ON b.{item} = i.{ITEM_ID} "
+        f"WHERE b.{category} <> element_at(i.category_ids, least({level}, size(i.category_ids)))",
+        f"{category} is {item}'s category at level {level}",
+    )
+
+
+def item_similarity_suite(inputs: SuiteInputs) -> list[Expectation]:
+    sim = inputs.config.similarity
+    return [
+        *schema_expectations(ITEM_SIMILARITY),
+        _unique_pairs(ITEM_A, ITEM_B),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=JACCARD, min_value=sim.content.jaccard_threshold, max_value=1, severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeBetween(column=CO_USERS, min_value=sim.cooccurrence.min_users, severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeBetween(column=CONFIDENCE, min_value=0, max_value=1, severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeBetween(column=LIFT, min_value=0, strict_min=True, severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeBetween(column=RANK, min_value=1, max_value=2 * sim.top_n, severity=CRITICAL),
+        _unexpected(
+            f"SELECT * FROM {{batch}} WHERE {CATEGORY_A} = {CATEGORY_B} OR {ITEM_A} = {ITEM_B}",
+            "no same-category (or same-item) pairs",
+        ),
+        references(ITEM_A, ITEMS_CLEAN.name, ITEM_ID, inputs, "every item_a is in items_clean"),
+        references(ITEM_B, ITEMS_CLEAN.name, ITEM_ID, inputs, "every item_b is in items_clean"),
+        _category_matches(ITEM_A, CATEGORY_A, inputs),
+        _category_matches(ITEM_B, CATEGORY_B, inputs),
+        *row_count_expectation(inputs),
+    ]
+
+
+def category_affinity_suite(inputs: SuiteInputs) -> list[Expectation]:
+    return [
+        *schema_expectations(CATEGORY_AFFINITY),
+        _unique_pairs(CATEGORY_A, CATEGORY_B),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=CO_USERS, min_value=inputs.config.similarity.cooccurrence.min_users, severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeBetween(column=CONFIDENCE, min_value=0, max_value=1, severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeBetween(column=LIFT, min_value=0, strict_min=True, severity=CRITICAL),
+        _unexpected(f"SELECT * FROM {{batch}} WHERE {CATEGORY_A} = {CATEGORY_B}", "no same-category pairs"),
+        references(CATEGORY_A, CATEGORIES.name, CATEGORY_ID, inputs, "every category_a is in categories"),
+        references(CATEGORY_B, CATEGORIES.name, CATEGORY_ID, inputs, "every category_b is in categories"),
+        *row_count_expectation(inputs),
+    ]
+
+
+SUITES.update({ITEM_SIMILARITY.name: item_similarity_suite, CATEGORY_AFFINITY.name: category_affinity_suite})
+
+
+# --- user interest ------------------------------------------------------------------------------
+
+
+def _published(spec: TableSpec, inputs: SuiteInputs) -> str:
+    """SQL name of the published table itself (the staged copy is {batch})."""
+    return f"delta.`{resolve_root(inputs.config.lakehouse.root)}/{spec.name}`"
+
+
+def id_map_suite(spec: TableSpec, key: str, idx: str) -> SuiteBuilder:
+    """Keys and ids unique, ids exactly 1..n, and every published (key, id) pair kept as it was."""
+
+    def build(inputs: SuiteInputs) -> list[Expectation]:
+        kept = []
+        if inputs.previous_rows is not None:
+            kept = [
+                _unexpected(
+                    f"SELECT p.* FROM {_published(spec, inputs)} p LEFT ANTI JOIN {{batch}} b "
+                    f"ON p.{key} = b.{key} AND p.{idx} = b.{idx}",
+                    f"every published {key} keeps its {idx} (ids are never renumbered)",
+                )
+            ]
+        return [
+            *schema_expectations(spec),
+            gxe.ExpectColumnValuesToBeUnique(column=key, severity=CRITICAL),
+            gxe.ExpectColumnValuesToBeUnique(column=idx, severity=CRITICAL),
+            _unexpected(
+                f"SELECT count(*) AS n, min({idx}) AS lo, max({idx}) AS hi FROM {{batch}} "
+                f"HAVING count(*) > 0 AND (min({idx}) <> 1 OR max({idx}) <> count(*))",
+                f"{idx} runs 1..n without gaps",
+            ),
+            *kept,
+        ]
+
+    return build
+
+
+def _features_valid() -> Expectation:
+    return _unexpected(
+        f"SELECT * FROM {{batch}} WHERE size({FEATURES}) <> (SELECT max(size({FEATURES})) FROM {{batch}}) "
+        f"OR exists({FEATURES}, x -> x IS NULL OR isnan(x) OR abs(x) = double('Infinity'))",
+        "factor vectors all of the model's rank, every value finite",
+    )
+
+
+def _same_ids(key: str, idx: str, map_view: str, description: str) -> Expectation:
+    return _unexpected(
+        f"SELECT b.* FROM {{batch}} b LEFT ANTI JOIN {map_view} m ON b.{key} = m.{key} AND b.{idx} = m.{idx}",
+        description,
+    )
+
+
+def user_factors_suite(inputs: SuiteInputs) -> list[Expectation]:
+    return [
+        *schema_expectations(USER_FACTORS),
+        gxe.ExpectColumnValuesToBeUnique(column=USER_ID, severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeBetween(column=HISTORY_ITEMS, min_value=1, severity=CRITICAL),
+        _features_valid(),
+        _same_ids(USER_ID, USER_IDX, inputs.views[USER_ID_MAP.name], "every user and id as in user_id_map"),
+        *row_count_expectation(inputs),
+    ]
+
+
+def item_factors_suite(inputs: SuiteInputs) -> list[Expectation]:
+    return [
+        *schema_expectations(ITEM_FACTORS),
+        gxe.ExpectColumnValuesToBeUnique(column=ITEM_ID, severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeInSet(column=FACTOR_SOURCE, value_set=list(FACTOR_SOURCES), severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeBetween(column=HISTORY_USERS, min_value=0, severity=CRITICAL),
+        _features_valid(),
+        _same_ids(ITEM_ID, ITEM_IDX, inputs.views[ITEM_ID_MAP.name], "every item and id as in item_id_map"),
+        references(ITEM_ID, ITEMS_CLEAN.name, ITEM_ID, inputs, "every item is in items_clean"),
+        *row_count_expectation(inputs),
+    ]
+
+
+def user_category_interest_suite(inputs: SuiteInputs) -> list[Expectation]:
+    return [
+        *schema_expectations(USER_CATEGORY_INTEREST),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=[USER_ID, CATEGORY_ID], severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeBetween(column=INTEREST_SCORE, min_value=0, max_value=1, severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeBetween(column=OBSERVED_SHARE, min_value=0, max_value=1, severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeInSet(column=SCORE_SOURCE, value_set=list(SCORE_SOURCES), severity=CRITICAL),
+        _unexpected(
+            f"SELECT * FROM {{batch}} WHERE isnan({INTEREST_SCORE}) OR isnan({OBSERVED_SHARE})", "no NaN scores"
+        ),
+        _unexpected(
+            f"SELECT {USER_ID}, count(*) AS n, min({INTEREST_RANK}) AS lo, max({INTEREST_RANK}) AS hi "
+            f"FROM {{batch}} GROUP BY {USER_ID} "
+            f"HAVING min({INTEREST_RANK}) <> 1 OR max({INTEREST_RANK}) <> count(*) "
+            f"OR count(DISTINCT {INTEREST_RANK}) <> count(*)",
+            "ranks run 1..n per user",
+        ),
+        _unexpected(
+            f"SELECT * FROM (SELECT *, lag({INTEREST_SCORE}) OVER (PARTITION BY {USER_ID} ORDER BY {INTEREST_RANK}) "
+            f"AS better FROM {{batch}}) WHERE better < {INTEREST_SCORE}",
+            "a better rank never has a lower score",
+        ),
+        _unexpected(
+            f"SELECT {USER_ID}, count(*) AS n FROM {{batch}} GROUP BY {USER_ID} "
+            f"HAVING count(*) <> (SELECT max(c) FROM (SELECT count(*) AS c FROM {{batch}} GROUP BY {USER_ID}))",
+            "every user is scored on the same categories (all, or the top n)",
+        ),
+        _unexpected(
+            f"SELECT * FROM {{batch}} WHERE {IS_NEW_CATEGORY} <> ({OBSERVED_SHARE} = 0)",
+            "is_new_category exactly where the user has no interactions",
+        ),
+        references(USER_ID, USER_FACTORS.name, USER_ID, inputs, "every user has factors"),
+        references(CATEGORY_ID, CATEGORIES.name, CATEGORY_ID, inputs, "every category is in categories"),
+        *row_count_expectation(inputs),
+    ]
+
+
+SUITES.update(
+    {
+        USER_ID_MAP.name: id_map_suite(USER_ID_MAP, USER_ID, USER_IDX),
+        ITEM_ID_MAP.name: id_map_suite(ITEM_ID_MAP, ITEM_ID, ITEM_IDX),
+        USER_FACTORS.name: user_factors_suite,
+        ITEM_FACTORS.name: item_factors_suite,
+        USER_CATEGORY_INTEREST.name: user_category_interest_suite,
+    }
+)
+
+
+# --- cross-sell lists ---------------------------------------------------------------------------
+
+
+def cross_sell_suite(spec: TableSpec, key: str) -> SuiteBuilder:
+    """Ranks 1..n contiguous per list, one row per (key, item), items exist, scores sane."""
+
+    def build(inputs: SuiteInputs) -> list[Expectation]:
+        k = inputs.config.crosssell.k
+        return [
+            *schema_expectations(spec),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=[key, "item_id"], severity=CRITICAL),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=[key, "rank"], severity=CRITICAL),
+            gxe.ExpectColumnValuesToBeBetween(column="rank", min_value=1, max_value=k, severity=CRITICAL),
+            gxe.ExpectColumnValuesToBeBetween(column="score", min_value=0, severity=CRITICAL),
+            _unexpected(
+                f"SELECT {key} FROM {{batch}} GROUP BY {key} HAVING min(rank) <> 1 OR max(rank) <> count(*)",
+                "ranks are 1..n contiguous per list",
+            ),
+            _unexpected("SELECT * FROM {batch} WHERE size(reason_codes) = 0 OR reason = ''", "every row has a reason"),
+            references("item_id", ITEMS_CLEAN.name, ITEM_ID, inputs, "every recommended item is in items_clean"),
+            *row_count_expectation(inputs),
+        ]
+
+    return build
+
+
+def item_cross_sell_suite(inputs: SuiteInputs) -> list[Expectation]:
+    level = inputs.config.categories.cross_level
+    items = inputs.views[ITEMS_CLEAN.name]
+    at_level = "element_at({t}.category_ids, least({level}, size({t}.category_ids)))"
+    return [
+        *cross_sell_suite(ITEM_CROSS_SELL, "anchor_item_id")(inputs),
+        _unexpected(
+            f"SELECT b.* FROM {{batch}} b JOIN {items} i ON b.item_id = i.item_id "
+            f"JOIN {items} a ON b.anchor_item_id = a.item_id "
+            f"WHERE {at_level.format(t='i', level=level)} = {at_level.format(t='a', level=level)}",
+            f"recommended item's category differs from the anchor's at level {level}",
+        ),
+        _unexpected("SELECT * FROM {batch} WHERE item_id = anchor_item_id", "an anchor never recommends itself"),
+    ]
+
+
+def user_cross_sell_suite(inputs: SuiteInputs) -> list[Expectation]:
+    days = inputs.config.crosssell.rules.exclude_owned_days
+    events = inputs.views[EVENTS_CLEAN.name]
+    window = (
+        f"AND e.event_ts >= (SELECT max(event_ts) FROM {events} WHERE event_type = 'purchase') - INTERVAL {days} DAYS"
+        if days
+        else ""
+    )
+    return [
+        *cross_sell_suite(USER_CROSS_SELL, "user_id")(inputs),
+        _unexpected(
+            f"SELECT b.* FROM {{batch}} b JOIN {events} e ON b.user_id = e.user_id AND b.item_id = e.item_id "
+            f"WHERE e.event_type = 'purchase' {window}",
+            "no user is recommended an item they already bought",
+        ),
+    ]
+
+
+SUITES.update({ITEM_CROSS_SELL.name: item_cross_sell_suite, USER_CROSS_SELL.name: user_cross_sell_suite})

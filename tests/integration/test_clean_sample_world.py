@@ -105,3 +105,15 @@ def test_quality_results_are_recorded_and_data_docs_written(cleaned):
         "items_clean",
     }
     assert Path(result.metrics["data_docs"].removeprefix("file://")).exists()
+
+
+def test_explore_notebook_runs_against_the_cleaned_lakehouse(spark, cleaned, tmp_path):
+    from crosssell_spark.notebooks import run_notebook
+    from tests.conftest import PROJECT_ROOT
+
+    lake, _, _ = cleaned
+    notebook = PROJECT_ROOT / "notebooks" / "01_explore_clean_inputs.py"
+    namespace = run_notebook(notebook, spark, {"lakehouse_root": lake.root, "plot_dir": str(tmp_path)})
+    assert (tmp_path / "events_per_day.png").stat().st_size > 1000
+    assert (tmp_path / "items_per_department.png").stat().st_size > 1000
+    assert namespace["quarantine_reasons"].count() >= 8  # every planted defect kind shows up

@@ -1,0 +1,98 @@
+"""Signals the candidate lists are scored with: item attributes, popularity, ALS affinities.
+
+All functions are pure DataFrame transforms over published tables.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from crosssell_spark.crosssell.rules import ITEM, ITEM_CATEGORY, ITEM_IN_STOCK, ITEM_PRICE
+from crosssell_spark.hierarchy import category_at_level
+from crosssell_spark.schemas import (
+    CATEGORY_ID,
+    CATEGORY_NAME,
+    EVENT_TYPE,
+    FEATURES,
+    IN_STOCK,
+    ITEM_ID,
+    PRICE,
+    PURCHASE,
+    TITLE,
+    USER_ID,
+)
+
+ITEM_TITLE = "item_title"
+ITEM_USERS = "item_users"
+POPULARITY = "popularity"
+CATEGORY_SHARE = "category_share"
+POPULARITY_RANK = "popularity_rank"
+
+
+def item_attributes(items: DataFrame, level: int) -> DataFrame:
+    """item_id, item_category (at `level`), item_price, item_in_stock, item_title."""
+    return items.select(
+        F.col(ITEM_ID).alias(ITEM),
+        category_at_level(level).alias(ITEM_CATEGORY),
+        F.col(PRICE).alias(ITEM_PRICE),
+        F.col(IN_STOCK).alias(ITEM_IN_STOCK),
+        F.col(TITLE).alias(ITEM_TITLE),
+    )
+
+
+def item_popularity(events: DataFrame, attributes: DataFrame) -> DataFrame:
+    """Distinct users per item, a log-scaled popularity in [0, 1], and its rank within the category."""
+    users = events.groupBy(F.col(ITEM_ID).alias(ITEM)).agg(F.countDistinct(USER_ID).alias(ITEM_USERS))
+    with_users = attributes.join(users, ITEM, "left").fillna(0, [ITEM_USERS])
+    most = F.max(ITEM_USERS).over(Window.partitionBy())
+    in_category = Window.partitionBy(ITEM_CATEGORY).orderBy(F.col(ITEM_USERS).desc(), F.col(ITEM))
+    return with_users.select(
+        ITEM,
+        ITEM_CATEGORY,
+        ITEM_USERS,
+        (F.log1p(ITEM_USERS) / F.greatest(F.log1p(most), F.lit(1e-9))).alias(POPULARITY),
+        F.row_number().over(in_category).alias(POPULARITY_RANK),
+    )
+
+
+def category_shares(popularity: DataFrame) -> DataFrame:
+    """Each category's share of item-user interactions (for category balance and exposure)."""
+    per_category = popularity.groupBy(ITEM_CATEGORY).agg(F.sum(ITEM_USERS).alias("_users"))
+    total = F.sum("_users").over(Window.partitionBy())
+    return per_category.select(ITEM_CATEGORY, (F.col("_users") / F.greatest(total, F.lit(1))).alias(CATEGORY_SHARE))
+
+
+def category_names(categories: DataFrame) -> DataFrame:
+    return categories.select(F.col(CATEGORY_ID).alias(ITEM_CATEGORY), CATEGORY_NAME)
+
+
+def purchases_within(events: DataFrame, days: int | None) -> DataFrame:
+    """(user_id, item_id) bought within `days` of the newest event (ever when None)."""
+    purchases = events.filter(F.col(EVENT_TYPE) == PURCHASE)
+    if days is not None:
+        newest = purchases.agg(F.max("event_ts").alias("_newest"))
+        purchases = purchases.crossJoin(F.broadcast(newest)).filter(
+            F.col("event_ts") >= F.col("_newest") - F.expr(f"INTERVAL {days} DAYS")
+        )
+    return purchases.select(USER_ID, F.col(ITEM_ID).alias(ITEM)).distinct()
+
+
+def dot(left: Column, right: Column) -> Column:
+    """Dot product of two equal-length float arrays (null when either is missing)."""
+    return F.aggregate(F.zip_with(left, right, lambda x, y: x * y), F.lit(0.0), lambda acc, v: acc + v)
+
+
+def cosine(left: Column, right: Column) -> Column:
+    norms = F.sqrt(dot(left, left)) * F.sqrt(dot(right, right))
+    return F.when(norms > 0, dot(left, right) / norms)
+
+
+def factors(table: DataFrame, key: str, alias: str) -> DataFrame:
+    """`key` and its ALS factor array renamed to `alias`."""
+    return table.select(F.col(key).alias(key if key != ITEM_ID else ITEM), F.col(FEATURES).alias(alias))
+
+
+def positive_lift(lift: Column) -> Column:
+    """Map lift to [0, 1): 1 - 1/lift for lift > 1, else 0."""
+    return F.when(lift > 1, 1 - 1 / lift).otherwise(F.lit(0.0))

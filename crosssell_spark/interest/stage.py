@@ -1,0 +1,203 @@
+"""The user-interest stage: events_clean, items_clean -> id maps, ALS factors, user x category interest."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from crosssell_spark.config import AlsConfig, AppConfig
+from crosssell_spark.interest.als import TrainingStats, train, trained_item_factors, user_factors_table
+from crosssell_spark.interest.category_interest import (
+    CategoryCandidates,
+    als_category_scores,
+    category_popularity,
+    item_categories,
+    observed_weights,
+    score_interest,
+    top_items_per_category,
+)
+from crosssell_spark.interest.cold_start import fill_unseen_items
+from crosssell_spark.interest.id_maps import MAX_ID, attach_ids, empty_map, extend_id_map
+from crosssell_spark.interest.interactions import build_interactions
+from crosssell_spark.interest.model_store import mark_latest, save_model
+from crosssell_spark.interest.tuning import TuningResult, before, time_cutoff, tune
+from crosssell_spark.lakehouse import Lakehouse, TableSpec
+from crosssell_spark.quality.gate import QualityGate, quality_summary
+from crosssell_spark.run import Run, StageFailedError, StageResult
+from crosssell_spark.schemas import (
+    EVENT_TS,
+    HISTORY_ITEMS,
+    INTERACTION_WEIGHT,
+    ITEM_ID,
+    ITEM_IDX,
+    RUN_ID,
+    SCORE_SOURCE,
+    USER_ID,
+    USER_IDX,
+)
+from crosssell_spark.tables import (
+    EVENTS_CLEAN,
+    INTEREST_MODEL_RUNS,
+    ITEM_FACTORS,
+    ITEM_ID_MAP,
+    ITEMS_CLEAN,
+    USER_CATEGORY_INTEREST,
+    USER_FACTORS,
+    USER_ID_MAP,
+)
+
+log = logging.getLogger(__name__)
+STAGE = "train-interest"
+
+
+def _ids(user_map: DataFrame, item_map: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """(user_id, item_id, ...) -> (user_idx, item_idx, ...)."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        return df.transform(attach_ids(user_map, USER_ID, USER_IDX)).transform(attach_ids(item_map, ITEM_ID, ITEM_IDX))
+
+    return transform
+
+
+def _extend_map(lake: Lakehouse, spec: TableSpec, keys: DataFrame, key: str, idx: str, run: Run) -> DataFrame:
+    """Stage the published map plus this run's new keys; fail before publishing if ids overflow."""
+    existing = lake.read(spec.name) if lake.exists(spec.name) else empty_map(lake.spark, spec.schema)
+    staged = lake.stage(spec, keys.transform(extend_id_map(existing, key, idx, run.run_id)), run.run_id)
+    top = staged.agg(F.max(idx)).first()
+    if top is not None and top[0] is not None and top[0] >= MAX_ID:
+        raise StageFailedError(f"{spec.name}: ids reached {top[0]}, beyond the Java int ALS needs")
+    return staged
+
+
+def update_id_maps(lake: Lakehouse, interactions: DataFrame, items: DataFrame, run: Run) -> tuple[DataFrame, DataFrame]:
+    """Staged user and item id maps: the published ones plus this run's new users and items."""
+    user_map = _extend_map(lake, USER_ID_MAP, interactions.select(USER_ID), USER_ID, USER_IDX, run)
+    item_keys = items.select(ITEM_ID).unionByName(interactions.select(ITEM_ID))
+    return user_map, _extend_map(lake, ITEM_ID_MAP, item_keys, ITEM_ID, ITEM_IDX, run)
+
+
+def _tune(
+    config: AppConfig, events: DataFrame, ids: Callable[[DataFrame], DataFrame], lake: Lakehouse, run: Run
+) -> tuple[AlsConfig, TuningResult]:
+    """Run the grid on a time split; the chosen rank/regParam/alpha with the configured iterations."""
+    cfg = config.interest
+    cutoff = time_cutoff(events, cfg.tune.test_fraction)
+    train_ratings = lake.stage_intermediate(
+        "interest_tune_train",
+        events.transform(before(cutoff)).transform(build_interactions(cfg, cutoff)).transform(ids),
+        run.run_id,
+    )
+    later = events.where(F.col(EVENT_TS) >= F.lit(cutoff)).select(USER_ID, ITEM_ID).transform(ids)
+    result = tune(cfg, train_ratings, later, cutoff)
+    best = result.best
+    log.info("tune: best %s", best)
+    chosen = cfg.als.model_copy(update={"rank": best["rank"], "reg_param": best["reg_param"], "alpha": best["alpha"]})
+    return chosen, result
+
+
+def _run_row(
+    spark: SparkSession, run: Run, folder: str, params: AlsConfig, stats: TrainingStats, tuning: TuningResult | None
+) -> DataFrame:
+    row = (
+        run.run_id, datetime.now(UTC).replace(tzinfo=None), "tune" if tuning else "train", folder, params.rank,
+        params.reg_param, params.alpha, params.max_iter, stats.n_users, stats.n_items, stats.n_interactions,
+        stats.density, stats.seconds, params.model_dump_json(),
+        json.dumps(tuning.best["metrics"]) if tuning else None, json.dumps(tuning.as_dict()) if tuning else None,
+    )  # fmt: skip
+    return spark.createDataFrame([row], INTEREST_MODEL_RUNS.schema)
+
+
+def run_interest(spark: SparkSession, config: AppConfig, run: Run) -> StageResult:
+    """Build interactions and id maps, train ALS (tuning first if asked), score interests, audit, publish."""
+    cfg = config.interest
+    lake = Lakehouse(spark, config.lakehouse)
+    events, items = lake.read(EVENTS_CLEAN.name), lake.read(ITEMS_CLEAN.name)
+    newest = events.agg(F.max(EVENT_TS)).first()
+    if newest is None or newest[0] is None:
+        raise StageFailedError("events_clean is empty: no interactions to learn interests from")
+    interactions = lake.stage_intermediate(
+        "interest_interactions", events.transform(build_interactions(cfg, newest[0])), run.run_id
+    )
+
+    user_map, item_map = update_id_maps(lake, interactions, items, run)
+    ids = _ids(user_map, item_map)
+    ratings = lake.stage_intermediate(
+        "interest_ratings", interactions.transform(ids).select(USER_IDX, ITEM_IDX, INTERACTION_WEIGHT), run.run_id
+    )
+
+    params, tuning = _tune(config, events, ids, lake, run) if cfg.tune.enabled else (cfg.als, None)
+    model, stats = train(ratings, params)
+    metadata: dict[str, Any] = {
+        "run_id": run.run_id,
+        "params": params.model_dump(),
+        "training": stats.as_dict(),
+        "interest": cfg.model_dump(),
+        "tuning": tuning.as_dict() if tuning else None,
+    }
+    folder = save_model(spark, lake.root, run.run_id, model, metadata)
+
+    user_factors = lake.stage(
+        USER_FACTORS, model.userFactors.transform(user_factors_table(user_map, interactions, run.run_id)), run.run_id
+    )
+    item_factors = lake.stage(
+        ITEM_FACTORS,
+        model.itemFactors.transform(trained_item_factors(item_map, interactions))
+        .transform(fill_unseen_items(items, item_map))
+        .withColumn(RUN_ID, F.lit(run.run_id)),
+        run.run_id,
+    )
+    item_category = items.transform(item_categories(config.categories.cross_level))
+    candidates = CategoryCandidates.from_rows(
+        item_factors.transform(top_items_per_category(cfg.top_items_per_category, item_category)).collect()
+    )
+    interest = lake.stage(
+        USER_CATEGORY_INTEREST,
+        user_factors.select(USER_ID, USER_IDX, HISTORY_ITEMS).transform(
+            score_interest(
+                cfg,
+                interactions.transform(category_popularity(item_category)),
+                interactions.transform(observed_weights(item_category)),
+                user_factors.transform(als_category_scores(candidates, cfg.top_k_affinities)),
+                candidates.without_als,
+                run.run_id,
+            )
+        ),
+        run.run_id,
+    )
+
+    staged: list[tuple[TableSpec, DataFrame]] = [
+        (USER_ID_MAP, user_map),
+        (ITEM_ID_MAP, item_map),
+        (USER_FACTORS, user_factors),
+        (ITEM_FACTORS, item_factors),
+        (USER_CATEGORY_INTEREST, interest),
+    ]
+    gate = QualityGate(spark, config, lake, run)
+    outcomes = gate.audit({spec.name: df for spec, df in staged})
+    published = {spec.name: lake.publish(spec, df) for spec, df in staged}
+    mark_latest(spark, lake.root, run.run_id)
+    published[INTEREST_MODEL_RUNS.name] = lake.append(
+        INTEREST_MODEL_RUNS, _run_row(spark, run, folder, params, stats, tuning)
+    )
+    sources = {r[SCORE_SOURCE]: int(r["count"]) for r in interest.groupBy(SCORE_SOURCE).count().collect()}
+    lake.drop_staging(run.run_id)
+    return StageResult(
+        stage=STAGE,
+        published=published,
+        metrics={
+            "matrix": f"{stats.n_users:,} users x {stats.n_items:,} items, {stats.n_interactions:,} interactions "
+            f"(density {stats.density:.4%})",
+            "als": f"rank {params.rank}, regParam {params.reg_param}, alpha {params.alpha}, "
+            f"{params.max_iter} iterations in {stats.seconds:.1f} s ({stats.seconds / params.max_iter:.2f} s/iter)",
+            "score_sources": sources,
+            "tuning_best": tuning.best if tuning else None,
+            "model": folder,
+            "quality": quality_summary(outcomes),
+        },
+    )

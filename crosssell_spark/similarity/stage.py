@@ -1,0 +1,127 @@
+"""The similarity stage: items_clean + events_clean -> item_similarity and category_affinity."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
+
+from crosssell_spark.config import AppConfig, ContentSimilarityConfig
+from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.quality.gate import QualityGate, quality_summary
+from crosssell_spark.run import Run, StageResult
+from crosssell_spark.schemas import CATEGORY_A, CATEGORY_B, ITEM_A, ITEM_B, JACCARD
+from crosssell_spark.similarity.cooccurrence import (
+    BASKET,
+    BASKET_SIZE,
+    affinity_rows,
+    basket_categories,
+    basket_items,
+    meets_floor,
+    pair_statistics,
+)
+from crosssell_spark.similarity.graph import behavioural_neighbours, content_neighbours, item_similarity
+from crosssell_spark.similarity.minhash import (
+    BAND,
+    BAND_KEY,
+    band_buckets,
+    band_signatures,
+    candidate_pairs,
+    capped_buckets,
+    fit_minhash,
+    similar_pairs,
+    vectorise,
+)
+from crosssell_spark.similarity.tokens import DOC_SHARE, TOKEN, content_features, item_tokens, stop_words
+from crosssell_spark.tables import CATEGORY_AFFINITY, EVENTS_CLEAN, ITEM_SIMILARITY, ITEMS_CLEAN
+
+log = logging.getLogger(__name__)
+STOP_WORDS_REPORTED = 20
+CONTENT_PAIRS_SCHEMA = f"{ITEM_A} string, {ITEM_B} string, {CATEGORY_A} string, {CATEGORY_B} string, {JACCARD} double"
+
+
+def _content_pairs(
+    spark: SparkSession, cfg: ContentSimilarityConfig, tokens: DataFrame, lake: Lakehouse, run: Run
+) -> tuple[DataFrame, dict[str, Any]]:
+    """Stop list, features, MinHash signatures (hashed once, persisted) and the capped bucket join."""
+    stop = tokens.transform(stop_words(cfg)).collect()
+    vectors = tokens.transform(content_features(cfg, [row[TOKEN] for row in stop])).transform(vectorise(cfg))
+    metrics: dict[str, Any] = {
+        "stop_words": len(stop),
+        "top_stop_words": {row[TOKEN]: round(row[DOC_SHARE], 4) for row in stop[:STOP_WORDS_REPORTED]},
+    }
+    if vectors.isEmpty():
+        log.warning("no item has content features; content similarity is empty")
+        return spark.createDataFrame([], CONTENT_PAIRS_SCHEMA), {**metrics, "items_hashed": 0}
+    model = fit_minhash(cfg, vectors)
+    signatures = lake.stage_intermediate("item_signatures", vectors.transform(band_signatures(model, cfg)), run.run_id)
+    bucket_sizes = band_buckets(signatures).groupBy(BAND, BAND_KEY).count()
+    observed = Observation("lsh_candidates")
+    candidates = candidate_pairs(signatures.transform(capped_buckets(cfg))).observe(
+        observed, F.count(F.lit(1)).alias("candidates")
+    )
+    pairs = lake.stage_intermediate(
+        "content_pairs", candidates.transform(similar_pairs(cfg.jaccard_threshold)), run.run_id
+    )
+    pair_count = pairs.count()
+    metrics |= {
+        "items_hashed": signatures.count(),
+        "bands": cfg.bands,
+        "hashes_per_band": cfg.hashes_per_band,
+        "hot_buckets_capped": bucket_sizes.where(F.col("count") > cfg.bucket_cap).count(),
+        "candidate_pairs": int(observed.get["candidates"]),
+        "content_pairs": pair_count,
+    }
+    return pairs, metrics
+
+
+def run_similarity(spark: SparkSession, config: AppConfig, run: Run) -> StageResult:
+    """Content (MinHash LSH) and behavioural (co-occurrence) neighbours across categories; publish
+    item_similarity and category_affinity once they pass the quality gate."""
+    lake = Lakehouse(spark, config.lakehouse)
+    sim, level = config.similarity, config.categories.cross_level
+    items, events = lake.read(ITEMS_CLEAN.name), lake.read(EVENTS_CLEAN.name)
+
+    tokens = items.transform(item_tokens(sim.content, level))  # cheap: recomputed for the stop list and features
+    content, content_metrics = _content_pairs(spark, sim.content, tokens, lake, run)
+
+    floor = meets_floor(sim.cooccurrence)
+    members = lake.stage_intermediate(
+        "basket_items", events.transform(basket_items(sim.cooccurrence, items, level)), run.run_id
+    )
+    item_pairs = lake.stage_intermediate("item_pair_stats", pair_statistics(members), run.run_id)
+    category_pairs = lake.stage_intermediate(
+        "category_pair_stats", pair_statistics(basket_categories(members)), run.run_id
+    )
+
+    similarity = item_similarity(sim)(
+        content.transform(content_neighbours(sim.top_n)),
+        item_pairs.where(floor).transform(behavioural_neighbours(sim.top_n)),
+    )
+    staged = [
+        (ITEM_SIMILARITY, lake.stage(ITEM_SIMILARITY, similarity, run.run_id)),
+        (CATEGORY_AFFINITY, lake.stage(CATEGORY_AFFINITY, affinity_rows(category_pairs.where(floor)), run.run_id)),
+    ]
+    gate = QualityGate(spark, config, lake, run)
+    outcomes = gate.audit({spec.name: df for spec, df in staged})
+    published = {spec.name: lake.publish(spec, df) for spec, df in staged}
+
+    baskets = members.select(BASKET, BASKET_SIZE).distinct()
+    metrics = {
+        "content": content_metrics,
+        "behavioural": {
+            "baskets": baskets.count(),
+            "baskets_capped": baskets.where(F.col(BASKET_SIZE) > sim.cooccurrence.max_items_per_basket).count(),
+            "item_pairs_published": item_pairs.where(floor).count(),
+            "item_pairs_withheld_by_floor": item_pairs.where(~floor).count(),
+            "category_pairs_published": category_pairs.where(floor).count(),
+            "category_pairs_withheld_by_floor": category_pairs.where(~floor).count(),
+        },
+        "quality": quality_summary(outcomes),
+        "data_docs": gate.data_docs_index,
+    }
+    lake.drop_staging(run.run_id)
+    log.info("similarity: %s", metrics)
+    return StageResult(stage="similarity", published=published, metrics=metrics)

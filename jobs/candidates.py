@@ -1,0 +1,12 @@
+"""spark-submit entry for the candidates stage (interest + similarity graphs -> cross-sell lists).
+
+    spark-submit --packages io.delta:delta-spark_4.1_2.13:4.4.0 \
+        --py-files dist/crosssell_spark.zip jobs/candidates.py --conf conf/cluster.yaml --run-date 2026-11-28
+"""
+
+import sys
+
+from crosssell_spark.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["candidates", *sys.argv[1:]]))

@@ -1,0 +1,95 @@
+"""Cross-sell lists from the whole pipeline on the sample world: properties a shop relies on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from crosssell_spark.hierarchy import category_at_level
+from tests.conftest import PipelineRun
+
+pytestmark = pytest.mark.integration
+
+
+def test_lists_have_contiguous_ranks_up_to_k_and_a_reason_on_every_row(sample_pipeline: PipelineRun):
+    k = sample_pipeline.config.crosssell.k
+    for table, key in (("item_cross_sell", "anchor_item_id"), ("user_cross_sell", "user_id")):
+        lists = sample_pipeline.lake.read(table)
+        shape = lists.groupBy(key).agg(F.min("rank").alias("lo"), F.max("rank").alias("hi"), F.count("*").alias("n"))
+        assert shape.filter((F.col("lo") != 1) | (F.col("hi") != F.col("n")) | (F.col("n") > k)).count() == 0
+        assert lists.filter((F.size("reason_codes") == 0) | (F.length("reason") == 0)).count() == 0
+        assert shape.count() > 100
+
+
+def test_item_lists_never_recommend_the_anchor_category_or_the_anchor(sample_pipeline: PipelineRun):
+    lake, level = sample_pipeline.lake, sample_pipeline.config.categories.cross_level
+    categories = lake.read("items_clean").select("item_id", category_at_level(level).alias("category"))
+    lists = lake.read("item_cross_sell")
+    joined = lists.join(categories, "item_id").join(
+        categories.withColumnRenamed("item_id", "anchor_item_id").withColumnRenamed("category", "anchor_cat"),
+        "anchor_item_id",
+    )
+    assert joined.count() == lists.count()
+    assert (
+        joined.filter(
+            (F.col("category") == F.col("anchor_cat")) | (F.col("item_id") == F.col("anchor_item_id"))
+        ).count()
+        == 0
+    )
+
+
+def test_user_lists_never_recommend_owned_items(sample_pipeline: PipelineRun):
+    lake = sample_pipeline.lake
+    owned = lake.read("events_clean").filter(F.col("event_type") == "purchase").select("user_id", "item_id")
+    assert lake.read("user_cross_sell").join(owned, ["user_id", "item_id"]).count() == 0
+
+
+def test_planted_complements_rank_in_the_top_k_of_their_anchor(sample_pipeline: PipelineRun):
+    """The generator plants phone->case style content complements and pasta->sauce behavioural ones.
+
+    Measured on sample worlds of 40k-60k events: content 0.51, behavioural 0.28 of planted pairs
+    in the anchor's top 10. The rest are cut by the per-category cap (a phone has more planted
+    accessories in one category than the cap of 3) and, for behavioural pairs, by the privacy
+    floor (>= 3 distinct co-buyers) at this small scale. A global popularity list places < 0.02.
+    """
+    truth = pd.read_parquet(sample_pipeline.world / "truth" / "complements.parquet")
+    lists = sample_pipeline.lake.read("item_cross_sell").select("anchor_item_id", "item_id").toPandas()
+    hits = truth.merge(
+        lists, left_on=["anchor_item_id", "complement_item_id"], right_on=["anchor_item_id", "item_id"], how="left"
+    )
+    recovered = hits.assign(hit=hits["item_id"].notna()).groupby("kind")["hit"].mean().to_dict()
+    assert recovered["content"] >= 0.4, recovered
+    assert recovered["behavioural"] >= 0.2, recovered
+
+
+def test_short_lists_are_reported_and_exposure_covers_every_category(sample_pipeline: PipelineRun):
+    lake, k = sample_pipeline.lake, sample_pipeline.config.crosssell.k
+    gaps = {
+        r["list_key"]: r["items_found"] for r in lake.read("cross_sell_gaps").filter("list_type = 'item'").collect()
+    }
+    sizes = {
+        r["anchor_item_id"]: r["n"]
+        for r in lake.read("item_cross_sell").groupBy("anchor_item_id").agg(F.count("*").alias("n")).collect()
+    }
+    anchors = {r["item_id"] for r in lake.read("items_clean").select("item_id").collect()}
+    for anchor in anchors:
+        if sizes.get(anchor, 0) < k:
+            assert gaps[anchor] == sizes.get(anchor, 0)
+    exposure = lake.read("category_exposure").filter("list_type = 'item'")
+    assert abs(exposure.agg(F.sum("share_of_slots")).first()[0] - 1.0) < 1e-9
+
+
+def test_serving_export_is_one_json_object_per_key(sample_pipeline: PipelineRun):
+    exports = sample_pipeline.results["candidates"].metrics["exports"]
+    lines = [
+        json.loads(line)
+        for part in Path(exports["item_cross_sell"]).glob("part-*.json")
+        for line in part.read_text().splitlines()
+    ]
+    assert len(lines) == len({line["anchor_item_id"] for line in lines}) > 100
+    first = lines[0]["items"]
+    assert [i["rank"] for i in first] == list(range(1, len(first) + 1)) and all(i["reason"] for i in first)
