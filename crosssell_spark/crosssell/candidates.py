@@ -24,6 +24,7 @@ from crosssell_spark.crosssell.rules import (
     ANCHOR_PRICE,
     ITEM,
     ITEM_CATEGORY,
+    ITEM_PRICE,
     SCORE,
     SOURCE,
     SOURCE_PRIORITY,
@@ -39,12 +40,18 @@ from crosssell_spark.crosssell.signals import (
     positive_lift,
 )
 from crosssell_spark.schemas import (
+    ALS_SCORE,
+    ANCHOR_ITEM_ID,
     CATEGORY_A,
+    CATEGORY_AFFINITY_SCORE,
     CATEGORY_B,
     CATEGORY_ID,
     CO_USERS,
     CONFIDENCE,
+    CONTENT_SCORE,
+    COOCCURRENCE_SCORE,
     FEATURES,
+    INTEREST_COMPONENT,
     INTEREST_RANK,
     INTEREST_SCORE,
     IS_BEHAVIOURAL,
@@ -54,19 +61,14 @@ from crosssell_spark.schemas import (
     ITEM_B,
     JACCARD,
     LIFT,
+    LIFT_SCORE,
     OBSERVED_SHARE,
+    POPULARITY_SCORE,
     USER_ID,
 )
 
-ANCHOR_ITEM = "anchor_item_id"
+ANCHOR_ITEM = ANCHOR_ITEM_ID
 ANCHOR_TITLE = "anchor_title"
-CONTENT_SCORE = "content_score"
-COOCCURRENCE_SCORE = "cooccurrence_score"
-LIFT_SCORE = "lift_score"
-CATEGORY_AFFINITY_SCORE = "category_affinity_score"
-ALS_SCORE = "als_score"
-INTEREST_COMPONENT = "interest_component"
-POPULARITY_SCORE = "popularity_score"
 
 NEIGHBOUR, BASKET, INTEREST, AFFINITY, POPULAR = "neighbour", "basket", "interest", "category_affinity", "popular"
 PRIORITY = {NEIGHBOUR: 1, BASKET: 1, INTEREST: 1, AFFINITY: 2, POPULAR: 3}
@@ -92,6 +94,13 @@ def top_popular(popularity: DataFrame, n: int) -> DataFrame:
     """The n items with most distinct users (ties by id)."""
     order = Window.orderBy(F.col(ITEM_USERS).desc(), F.col(ITEM))
     return popularity.withColumn("_r", F.row_number().over(order)).filter(F.col("_r") <= n).drop("_r")
+
+
+def as_anchor(attributes: DataFrame) -> DataFrame:
+    """Item attributes renamed for the anchor side of a pair: anchor_item_id, anchor_price, anchor_title."""
+    return attributes.select(
+        F.col(ITEM).alias(ANCHOR_ITEM), F.col(ITEM_PRICE).alias(ANCHOR_PRICE), F.col(ITEM_TITLE).alias(ANCHOR_TITLE)
+    )
 
 
 # --- item lists -----------------------------------------------------------------------------------
@@ -148,9 +157,7 @@ def score_item_candidates(
 ) -> DataFrame:
     """Attach item and anchor attributes and every score component, then the blend."""
     w = cfg.weights
-    anchor_attributes = attributes.select(
-        F.col(ITEM).alias(ANCHOR_ITEM), F.col("item_price").alias(ANCHOR_PRICE), F.col(ITEM_TITLE).alias(ANCHOR_TITLE)
-    )
+    anchor_attributes = as_anchor(attributes)
     category_lift = category_affinity.select(
         F.col(CATEGORY_A).alias(ANCHOR_CATEGORY),
         F.col(CATEGORY_B).alias(ITEM_CATEGORY),
@@ -287,9 +294,7 @@ def score_user_candidates(
 ) -> DataFrame:
     """Keep candidates in allowed categories, attach attributes and components, then the blend."""
     w = cfg.weights
-    anchor_attributes = attributes.select(
-        F.col(ITEM).alias(ANCHOR_ITEM), F.col("item_price").alias(ANCHOR_PRICE), F.col(ITEM_TITLE).alias(ANCHOR_TITLE)
-    )
+    anchor_attributes = as_anchor(attributes)
     enriched = (
         candidates.join(attributes, ITEM)
         .join(allowed, [USER_ID, ITEM_CATEGORY])  # the per-user category rule
