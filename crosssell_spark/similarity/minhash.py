@@ -121,20 +121,43 @@ def capped_buckets(cfg: ContentSimilarityConfig) -> Callable[[DataFrame], DataFr
 def candidate_pairs(buckets: DataFrame) -> DataFrame:
     """Capped buckets -> one row per (band, item_a < item_b) of a bucket in different categories,
     with the exact Jaccard of the two feature sets: the LSH candidates, before the threshold.
-    Pairs are generated inside each bucket's member list, so no join is needed."""
-    firsts = buckets.select(BAND, MEMBERS, F.posexplode(MEMBERS).alias("_i", "_x"))
-    x = F.col("_x")
-    later = F.slice(MEMBERS, F.col("_i") + 2, F.size(MEMBERS))
-    pairs = firsts.select(BAND, "_x", F.explode(F.filter(later, lambda y: y[_CATEGORY] != x[_CATEGORY])).alias("_y"))
-    y = F.col("_y")
+
+    Blocked by category: a bucket's members are grouped per category and only groups of two
+    different categories are crossed, so same-category members (near-duplicates, often most of a
+    hot bucket) cost nothing. Everything stays in the buckets' partitioning: no further shuffle.
+    """
+    member = F.struct(F.col("_m")[_ITEM].alias(_ITEM), F.col("_m")[_IDS].alias(_IDS))
+    group = F.struct(F.col(_CATEGORY), F.col(MEMBERS))
+    # explode_outer: the inner form makes Spark push a size() filter that re-sorts every bucket
+    groups = (
+        buckets.select(BAND, BAND_KEY, F.explode_outer(MEMBERS).alias("_m"))
+        .groupBy(BAND, BAND_KEY, F.col("_m")[_CATEGORY].alias(_CATEGORY))
+        .agg(F.collect_list(member).alias(MEMBERS))
+        .groupBy(BAND, BAND_KEY)
+        .agg(F.collect_list(group).alias("_groups"))
+        .where(F.size("_groups") > 1)
+    )
+    later = F.slice("_groups", F.col("_i") + 2, F.size("_groups"))
+    crossed = (
+        groups.select(BAND, "_groups", F.posexplode("_groups").alias("_i", "_g"))
+        .select(BAND, "_g", F.explode(later).alias("_h"))
+        .select(
+            BAND,
+            F.col("_g")[_CATEGORY].alias("_ca"),
+            F.col("_h")[_CATEGORY].alias("_cb"),
+            F.explode(F.col("_g")[MEMBERS]).alias("_x"),
+            F.col("_h")[MEMBERS].alias("_mb"),
+        )
+        .select(BAND, "_ca", "_cb", "_x", F.explode("_mb").alias("_y"))
+    )
+    x, y = F.col("_x"), F.col("_y")
     x_first = x[_ITEM] < y[_ITEM]
-    first, second = F.when(x_first, x).otherwise(y), F.when(x_first, y).otherwise(x)
-    return pairs.select(
+    return crossed.select(
         BAND,
-        first[_ITEM].alias(ITEM_A),
-        second[_ITEM].alias(ITEM_B),
-        first[_CATEGORY].alias(CATEGORY_A),
-        second[_CATEGORY].alias(CATEGORY_B),
+        F.when(x_first, x[_ITEM]).otherwise(y[_ITEM]).alias(ITEM_A),
+        F.when(x_first, y[_ITEM]).otherwise(x[_ITEM]).alias(ITEM_B),
+        F.when(x_first, F.col("_ca")).otherwise(F.col("_cb")).alias(CATEGORY_A),
+        F.when(x_first, F.col("_cb")).otherwise(F.col("_ca")).alias(CATEGORY_B),
         jaccard(x[_IDS], y[_IDS]).alias(JACCARD),
     )
 
