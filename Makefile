@@ -6,9 +6,13 @@ BIN := $(VENV)/bin
 CONF ?= conf/local.yaml
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+AIRFLOW_VENV ?= .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+DIST_STAMP := dist/manifest.json
+PACKAGE_SOURCES := $(shell find crosssell_spark jobs deploy -name '*.py' 2>/dev/null) conf/base.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck generate bench clean
+.PHONY: help install run test test-cluster lint typecheck generate bench clean package cluster-demo airflow-venv
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,8 +30,11 @@ install: $(STAMP)  ## create .venv and install the project with pinned dependenc
 run: $(STAMP)  ## run the whole pipeline on the built-in sample world into ./lakehouse
 	$(BIN)/crosssell run-all --conf $(CONF)
 
-test: $(STAMP)  ## run the test suite (unit + integration)
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: $(STAMP) $(DIST_STAMP) $(AIRFLOW_STAMP)  ## run the test suite (unit + integration + airflow; not the cluster tests)
+	$(BIN)/pytest -m "not cluster" $(PYTEST_ARGS)
+
+test-cluster: $(STAMP) $(DIST_STAMP)  ## the standalone-cluster tests (master + 2 workers, worker kill): slow, ~10 min
+	$(BIN)/pytest -m cluster $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check crosssell_spark jobs tests
@@ -35,9 +42,26 @@ lint: $(STAMP)  ## ruff
 typecheck: $(STAMP)  ## mypy
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## run the benchmarks (BENCH=pipeline,als,lsh; BENCH_EVENTS=1000000,...) -> bench/results.{json,md}
+bench: $(STAMP)  ## run the benchmarks (BENCH=pipeline,als,lsh,stream; BENCH_EVENTS=1000000,...) -> bench/results.{json,md}
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev,bench]"
 	$(BIN)/python -m bench.run $(if $(BENCH),--only $(BENCH))
+
+$(DIST_STAMP): $(STAMP) pyproject.toml requirements.lock $(PACKAGE_SOURCES)
+	$(BIN)/python -m deploy.package
+
+package: $(DIST_STAMP)  ## dist/: wheel, --py-files zip, packed venv for --archives, submit.sh (spark-submit lines)
+
+cluster-demo: $(DIST_STAMP)  ## run-all on a loopback standalone cluster (master + 2 workers) from dist/
+	$(BIN)/python -u -m deploy.cluster_demo
+
+$(AIRFLOW_STAMP): jobs/airflow/requirements.txt jobs/airflow/constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11) on PATH"; exit 1; }
+	test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -c jobs/airflow/constraints.txt -r jobs/airflow/requirements.txt
+	touch $(AIRFLOW_STAMP)
+
+airflow-venv: $(AIRFLOW_STAMP)  ## Airflow + its Spark provider in their own venv (.venv-airflow) for the DAG tests
 
 generate: $(STAMP)  ## write the sample world's raw files (EVENTS=n to size it)
 	$(BIN)/crosssell generate --conf $(CONF) $(if $(EVENTS),--events $(EVENTS))

@@ -1,7 +1,8 @@
 """Whole-pipeline scaling: per-stage wall time, peak JVM memory and validation share per sample size.
 
 Sizes come from BENCH_EVENTS (comma-separated, default 1M,2M,4M,8M). One local Spark session
-(all cores, 10 GB driver) runs every stage of `pipeline.STAGES` on a fresh lakehouse per size.
+(all cores, BENCH_DRIVER_MEMORY driver, default 10g) runs every stage of `pipeline.STAGES`
+on a fresh lakehouse per size.
 """
 
 from __future__ import annotations
@@ -59,10 +60,10 @@ class ValidationTimer:
         self._original = gate.QualityGate.audit
         timer = self
 
-        def timed(gate_self, staged):  # type: ignore[no-untyped-def]
+        def timed(gate_self, *args, **kwargs):  # type: ignore[no-untyped-def]
             started = time.perf_counter()
             try:
-                return timer._original(gate_self, staged)
+                return timer._original(gate_self, *args, **kwargs)
             finally:
                 timer.seconds += time.perf_counter() - started
 
@@ -75,7 +76,8 @@ class ValidationTimer:
 def run(scratch: Path) -> dict[str, Any]:
     sizes = [int(s) for s in os.environ.get("BENCH_EVENTS", DEFAULT_SIZES).split(",")]
     base = load_config([PROJECT_ROOT / "conf" / "local.yaml"], base=PROJECT_ROOT / "conf" / "base.yaml")
-    spark = get_spark(base, {"spark.driver.memory": "10g", "spark.ui.enabled": "false"})
+    driver_memory = os.environ.get("BENCH_DRIVER_MEMORY", "10g")
+    spark = get_spark(base, {"spark.driver.memory": driver_memory, "spark.ui.enabled": "false"})
     jvm_pid = spark.sparkContext._gateway.proc.pid  # type: ignore[union-attr]
     memory, validation = PeakRss(jvm_pid), ValidationTimer()
     rows: list[dict[str, Any]] = []

@@ -1,6 +1,6 @@
 """`make bench`: run every bench/bench_*.py, record the machine, write results.json and results.md.
 
-python -m bench.run [--only pipeline,als] [--out bench]
+python -m bench.run [--only pipeline,als,lsh,stream] [--out bench]
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def machine() -> dict[str, Any]:
         "java": java[0] if java else "",
         "pyspark": pyspark.__version__,
         "platform": platform.platform(),
+        # other work on the machine skews timings: 1-minute load average when the benchmark started
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -73,11 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     for name in names:
         scratch = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
-        started = time.perf_counter()
+        started, machine_at_start = time.perf_counter(), machine()
         print(f"== bench {name} (scratch {scratch})", flush=True)
         try:
             figures = importlib.import_module(f"bench.bench_{name}").run(scratch)
             figures["bench_seconds"] = round(time.perf_counter() - started, 1)
+            figures["machine"] = machine_at_start
             results[name] = figures
         except Exception:  # one broken benchmark must not hide the others
             failures += 1
@@ -105,6 +108,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         if name == "machine" or not isinstance(figures, dict):
             continue
         lines += [f"## {name}", ""]
+        if "machine" in figures:
+            at = figures["machine"]
+            lines += [f"Recorded {at.get('recorded_at')}, load average {at.get('load_average_1m')} at start.", ""]
         if "error" in figures:
             lines += ["```", figures["error"], "```", ""]
         elif figures.get("markdown"):

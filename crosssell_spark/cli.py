@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from datetime import date
 
 from crosssell_spark.config import AppConfig, ConfigError, load_config
@@ -47,7 +48,25 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "tune-interest", parents=[common], help="grid-search ALS on a time split, then train-interest with the best"
     )
+    commands.add_parser(
+        "evaluate", parents=[common], help="retrain on a time split, score lists and baselines, write a report"
+    )
     commands.add_parser("show-config", parents=[common], help="print the merged, validated config")
+    stream = commands.add_parser(
+        "stream", parents=[common], help="Structured Streaming: new clickstream -> events_clean, refreshed user lists"
+    )
+    stream.add_argument(
+        "--available-now", action="store_true", help="process what has landed, then stop (streaming.trigger)"
+    )
+    commands.add_parser(
+        "maintain", parents=[common], help="OPTIMIZE and VACUUM every published table (see maintenance: in config)"
+    )
+    forget = commands.add_parser(
+        "forget", parents=[common], help="delete users' rows from every user-level table (logged by pseudonym)"
+    )
+    forget.add_argument("--user", action="append", default=[], metavar="ID", help="raw user id (repeatable)")
+    forget.add_argument("--users-file", metavar="FILE", help="file of raw user ids, one per line")
+    forget.add_argument("--vacuum", action="store_true", help="then purge and VACUUM old versions (maintenance.*)")
     rollback = commands.add_parser("rollback", parents=[common], help="restore a published table to a version")
     rollback.add_argument("--table", required=True, help="table name, e.g. events_clean")
     rollback.add_argument("--version", required=True, type=int, help="Delta version to restore (see history)")
@@ -59,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--users", type=int, help="number of users (default: derived from events)")
     generate.add_argument("--seed", type=int, help="random seed (default: sample.seed)")
     generate.add_argument("--out", help="output folder (default: sample.path)")
+    generate.add_argument(
+        "--by-day", action="store_true", help="write events as day partitions event_date=YYYY-MM-DD/ (sample.by_day)"
+    )
     return parser
 
 
@@ -78,8 +100,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "generate":
         return _generate(args, config)
+    from crosssell_spark.privacy.pseudonym import check_startup
+
+    try:
+        check_startup(config.privacy)  # pseudonymisation on without a key: refuse before any work
+    except ConfigError as err:
+        print(f"crosssell: {err}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    if args.command == "forget":
+        return _forget(args, config)
     if args.command in ("rollback", "history"):
         return _time_travel(args, config)
+    if args.command == "evaluate":
+        return _guarded(_evaluate, config, args.run_date)
+    if args.command == "stream":
+        return _stream(config, args.available_now)
+    if args.command == "maintain":
+        return _maintain(config, args.run_date)
     if args.command == "tune-interest":  # train-interest with the grid switched on (interest.tune.enabled)
         tune = config.interest.tune.model_copy(update={"enabled": True})
         config = config.model_copy(update={"interest": config.interest.model_copy(update={"tune": tune})})
@@ -106,6 +143,77 @@ def _run_stages(command: str, config: AppConfig, run_date: date | None) -> int:
         results = [pipeline.run_stage(command, spark, config, run)]
     lake = Lakehouse(spark, config.lakehouse)
     print(pipeline.format_summary(results, pipeline.summarise(lake, results), lake.root))
+    return 0
+
+
+def _stream(config: AppConfig, available_now: bool) -> int:
+    from crosssell_spark.session import get_spark
+    from crosssell_spark.streaming.stage import run_stream
+
+    if available_now:
+        streaming = config.streaming.model_copy(update={"trigger": "availableNow"})
+        config = config.model_copy(update={"streaming": streaming})
+    result = run_stream(get_spark(config), config)
+    for key, value in result.metrics.items():
+        print(f"stream.{key}: {value}")
+    return EXIT_STAGE_FAILED if result.metrics["unbalanced_batches"] else 0
+
+
+def _maintain(config: AppConfig, run_date: date | None) -> int:
+    from crosssell_spark.maintenance import format_report, run_maintenance
+    from crosssell_spark.run import Run
+    from crosssell_spark.session import get_spark
+
+    try:
+        _, outcomes = run_maintenance(get_spark(config), config, Run.start(run_date))
+    except ValueError as err:  # unknown table in maintenance.tables
+        print(f"crosssell: {err}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    print(format_report(outcomes, config.maintenance.retention_hours))
+    return 0
+
+
+def _guarded(command: Callable[[AppConfig, date | None], int], config: AppConfig, run_date: date | None) -> int:
+    try:
+        return command(config, run_date)
+    except StageFailedError as err:
+        log.error("%s", err)
+        print(f"crosssell: {err}", file=sys.stderr)
+        return EXIT_STAGE_FAILED
+
+
+def _evaluate(config: AppConfig, run_date: date | None) -> int:
+    from crosssell_spark.evaluation.stage import run_evaluation
+    from crosssell_spark.run import Run
+    from crosssell_spark.session import get_spark
+
+    result = run_evaluation(get_spark(config), config, Run.start(run_date))
+    for name, figures in result.metrics["headline"].items():
+        cells = (f"{metric}@{config.evaluation.k} {value:.4f}" for metric, value in figures.items())
+        print(f"{name:<36}" + "  ".join(cells))
+    print(f"evaluation table: version {result.published['evaluation']}")
+    print(f"report: {result.metrics['report']}")
+    return 0
+
+
+def _forget(args: argparse.Namespace, config: AppConfig) -> int:
+    from crosssell_spark.lakehouse import Lakehouse
+    from crosssell_spark.privacy.forget import FORGET_NEEDS_KEY, forget_users, read_user_ids, vacuum_forgotten
+    from crosssell_spark.privacy.pseudonym import require_key
+    from crosssell_spark.run import Run
+    from crosssell_spark.session import get_spark
+
+    try:
+        user_ids = read_user_ids(args.user, args.users_file)
+        require_key(config.privacy, why=FORGET_NEEDS_KEY)
+    except (OSError, ValueError) as err:  # ConfigError is a ValueError
+        print(f"crosssell: {err}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    spark = get_spark(config)
+    report = forget_users(spark, config, Run.start(args.run_date), user_ids)
+    if args.vacuum:
+        vacuum_forgotten(Lakehouse(spark, config.lakehouse), config, report)
+    print(report.describe())
     return 0
 
 
@@ -137,6 +245,7 @@ def _generate(args: argparse.Namespace, config: AppConfig) -> int:
         seed=args.seed if args.seed is not None else config.sample.seed,
         users=args.users,
         items=args.items,
+        by_day=args.by_day or config.sample.by_day,
     )
     out = args.out or config.sample.path
     manifest = generate(out, spec)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -91,6 +92,7 @@ class SampleConfig(_Section):
     events: int = Field(gt=0)
     seed: int
     path: str  # where the generated raw files land
+    by_day: bool = False  # write events as day partitions events/event_date=YYYY-MM-DD/ (for --run-date runs)
 
 
 class CleaningConfig(_Section):
@@ -105,6 +107,7 @@ class CleaningConfig(_Section):
     max_quantity: int = Field(gt=0)
     unknown_category: str
     default_in_stock: bool
+    daily_catalogue: Literal["reuse", "refresh"] = "reuse"  # --run-date runs: keep or re-clean the catalogue
 
     @field_validator("event_type_aliases")
     @classmethod
@@ -331,6 +334,117 @@ class CrossSellConfig(_Section):
     export_json: bool  # also write JSON-lines serving exports under <root>/_exports
 
 
+class EvaluationConfig(_Section):
+    """`crosssell evaluate`: a time split, the pipeline retrained on the past, ranking metrics vs baselines."""
+
+    cut_date: date | None = None  # events at or after this date are held out; None: the last `last_days` days
+    last_days: int = Field(ge=1)  # held-out window: the final N calendar days of events_clean
+    k: int = Field(ge=1)  # cut-off of every ranking metric
+    basket_event_types: list[str] = Field(min_length=1)  # event types that make a held-out basket or purchase
+    min_basket_categories: int = Field(ge=2)  # anchor task: a held-out basket spans at least this many categories
+    max_anchor_queries: int | None = Field(default=None, ge=1)  # seeded sample of (basket, anchor) queries; None: all
+    popularity_pool: int = Field(ge=0)  # global popularity baseline: the k + pool most bought items, minus owned
+    cooccurrence_neighbours: int = Field(ge=1)  # co-occurrence baseline: neighbours kept per item
+    seed: int
+    root: str | None = None  # training lakehouses and reports; None: <lakehouse.root>/_evaluation
+
+
+class KafkaSourceConfig(_Section):
+    """Kafka source of `crosssell stream` (needs the spark-sql-kafka-0-10 package on the classpath)."""
+
+    bootstrap_servers: str | None = None  # host:port[,host:port]
+    topic: str | None = None  # one JSON event object (input-contract fields) per message value
+    starting_offsets: str = "latest"  # latest | earliest | a JSON offsets spec, on the first start only
+    options: dict[str, str] = {}  # any other kafka.* / source option, e.g. kafka.security.protocol
+
+
+class StreamingConfig(_Section):
+    """`crosssell stream`: new clickstream files (or Kafka messages) -> events_clean and refreshed user lists."""
+
+    source: Literal["file", "kafka"]
+    landing_dir: str | None = None  # file source folder; None: <lakehouse.root>/_landing/stream
+    format: Literal["json", "csv"]  # file source: JSON lines (columns by name) or CSV with a header
+    options: dict[str, str] = {}  # extra file-source options, e.g. {"cleanSource": "archive", ...}
+    max_files_per_trigger: int = Field(ge=1)  # files read per micro-batch at most
+    trigger: Literal["processingTime", "availableNow"]  # run continuously, or catch up and stop
+    processing_time: str  # processingTime interval, e.g. "2 seconds" ("0 seconds": next batch at once)
+    checkpoint_dir: str | None = None  # offsets and commits; None: <lakehouse.root>/_checkpoints/stream
+    query_name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")  # names the query and its Delta txnAppId
+    refresh: bool  # fold in touched users and rewrite their interest and user_cross_sell rows
+    kafka: KafkaSourceConfig = KafkaSourceConfig()
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _options_as_strings(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _kafka_complete(self) -> StreamingConfig:
+        if self.source == "kafka" and not (self.kafka.bootstrap_servers and self.kafka.topic):
+            raise ValueError("streaming.kafka.bootstrap_servers and streaming.kafka.topic are required for kafka")
+        return self
+
+
+DELTA_MIN_RETENTION_HOURS = 168  # Delta's retentionDurationCheck refuses VACUUM below 7 days
+
+
+class MaintenanceConfig(_Section):
+    """`crosssell maintain`: OPTIMIZE (compaction) and VACUUM of every published table."""
+
+    optimize: bool  # compact small files into larger ones (a new table version; data unchanged)
+    vacuum: bool  # delete files that no version within the retention window needs
+    retention_hours: int = Field(ge=0)  # VACUUM keeps what time travel to the last N hours needs
+    allow_short_retention: bool  # true: lift Delta's 7-day safety check for this job only (logged)
+    zorder_by: dict[str, list[str]] = {}  # table -> columns to Z-order by while optimizing
+    tables: list[str] = []  # only these tables; empty: every published table that exists
+
+    @model_validator(mode="after")
+    def _retention_safe(self) -> MaintenanceConfig:
+        if self.retention_hours < DELTA_MIN_RETENTION_HOURS and not self.allow_short_retention:
+            raise ValueError(
+                f"retention_hours={self.retention_hours} is below Delta's {DELTA_MIN_RETENTION_HOURS} h safety "
+                "minimum: readers and time travel may still need those files; set "
+                "maintenance.allow_short_retention: true to do it deliberately"
+            )
+        return self
+
+
+class DifferentialPrivacyConfig(_Section):
+    """Optional differential privacy on co-occurrence and category-affinity counts (privacy/dp.py)."""
+
+    enabled: bool  # off: exact counts (the minimum crowd still applies)
+    mechanism: Literal["laplace", "gaussian"]  # laplace: pure epsilon; gaussian: (epsilon, delta) via zCDP
+    epsilon: float = Field(gt=0)  # privacy budget spent by each published table per run
+    delta: float = Field(ge=0, lt=1)  # gaussian only: the delta of (epsilon, delta)
+    max_baskets_per_user: int = Field(ge=1)  # contribution bound: a user keeps at most this many baskets ...
+    max_items_per_basket: int = Field(ge=2)  # ... of at most this many items, so pairs per user are capped
+    seed: int | None = None  # None: secure OS randomness (OpenDP); an int: reproducible noise, tests only
+    selection_delta: float | None = Field(default=None, gt=0, lt=1)  # set: raise the crowd threshold until a
+    # pair only one person holds is published with at most this probability; None: min_users only
+
+    @model_validator(mode="after")
+    def _gaussian_needs_delta(self) -> DifferentialPrivacyConfig:
+        if self.mechanism == "gaussian" and self.delta <= 0:
+            raise ValueError("privacy.dp.delta must be > 0 with mechanism gaussian")
+        return self
+
+    @property
+    def max_pairs_per_user(self) -> int:
+        return self.max_baskets_per_user * self.max_items_per_basket * (self.max_items_per_basket - 1) // 2
+
+
+class PrivacyConfig(_Section):
+    """Pseudonymised user ids, optional differential privacy and `crosssell forget`."""
+
+    pseudonymise: bool  # replace user and session ids by HMAC-SHA256 pseudonyms at ingestion
+    key_env: str = Field(min_length=1)  # environment variable holding the HMAC key ...
+    key_file: str | None = None  # ... or a secret file outside the repository (the variable wins)
+    min_key_bytes: int = Field(ge=16)  # shorter keys are refused
+    dp: DifferentialPrivacyConfig
+
+
 class AppConfig(_Section):
     spark: SparkConfig
     lakehouse: LakehouseConfig
@@ -342,6 +456,10 @@ class AppConfig(_Section):
     similarity: SimilarityConfig
     interest: InterestConfig
     crosssell: CrossSellConfig
+    evaluation: EvaluationConfig
+    streaming: StreamingConfig
+    maintenance: MaintenanceConfig
+    privacy: PrivacyConfig
 
     @model_validator(mode="after")
     def _cooccurrence_event_types_known(self) -> AppConfig:
@@ -351,6 +469,13 @@ class AppConfig(_Section):
                 f"similarity.cooccurrence.event_weights: unknown event types {unknown}; "
                 f"known: {sorted(self.cleaning.event_type_aliases)}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _evaluation_event_types_known(self) -> AppConfig:
+        unknown = sorted(set(self.evaluation.basket_event_types) - set(self.cleaning.event_type_aliases))
+        if unknown:
+            raise ValueError(f"evaluation.basket_event_types: unknown event types {unknown}")
         return self
 
     @model_validator(mode="after")

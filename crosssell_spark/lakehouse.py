@@ -141,9 +141,20 @@ class Lakehouse:
             builder.execute()
             for name, expression in (spec.constraints or {}).items():
                 self.spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {name} CHECK ({expression})")
+        else:
+            self._add_new_nullable_columns(spec)
         if self.database:
             self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.database}")
             self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.database}.{spec.name} USING DELTA LOCATION '{path}'")
+
+    def _add_new_nullable_columns(self, spec: TableSpec) -> None:
+        """Evolve a table written by an older release: add the spec's new nullable columns (null in old rows)."""
+        existing = set(self.read(spec.name).columns)
+        added = [f for f in spec.schema.fields if f.name not in existing and f.nullable]
+        if added:
+            columns = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in added)
+            self.spark.sql(f"ALTER TABLE delta.`{self.path(spec.name)}` ADD COLUMNS ({columns})")
+            log.info("added columns %s to %s", [f.name for f in added], spec.name)
 
     def restore(self, table: str, version: int) -> int:
         """Restore a published table to an earlier version (a new commit; history is kept)."""

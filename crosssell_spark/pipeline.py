@@ -73,4 +73,8 @@ def format_summary(results: list[StageResult], tables: list[TableSummary], root:
     for result in results:
         for key, value in result.metrics.items():
             lines.append(f"{result.stage}.{key}: {value}")
+    docs = next((str(r.metrics["data_docs"]) for r in reversed(results) if "data_docs" in r.metrics), None)
+    lines += ["", "Outputs:", f"  Delta lakehouse:         {root}"]
+    lines += [f"  quality Data Docs:       {docs}"] if docs else []
+    lines += [f"  quality results table:   {root.rstrip('/')}/dq_results"]
     return "\n".join(lines)

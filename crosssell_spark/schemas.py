@@ -10,6 +10,7 @@ from pyspark.sql.types import (
     FloatType,
     IntegerType,
     LongType,
+    MapType,
     StringType,
     StructField,
     StructType,
@@ -38,6 +39,7 @@ IN_STOCK = "in_stock"
 REASON = "reason"
 DETAIL = "detail"
 RUN_ID = "run_id"
+RUN_DATE = "run_date"  # the --run-date of an incremental (daily) run; null for full runs
 SOURCE = "source"
 INGESTED_AT = "ingested_at"
 
@@ -119,7 +121,10 @@ def quarantine_schema(raw_schema: StructType) -> StructType:
     )
 
 
-EVENTS_QUARANTINE_SCHEMA = quarantine_schema(RAW_EVENTS_SCHEMA)
+# Incremental runs replace their own day's quarantine rows (replaceWhere run_date = D).
+EVENTS_QUARANTINE_SCHEMA = StructType(
+    [*quarantine_schema(RAW_EVENTS_SCHEMA).fields, StructField(RUN_DATE, DateType(), True)]
+)
 ITEMS_QUARANTINE_SCHEMA = quarantine_schema(RAW_ITEMS_SCHEMA)
 
 INPUT_NAME = "input_name"
@@ -139,6 +144,7 @@ RECONCILIATION_SCHEMA = StructType(
         StructField(ROWS_DUPLICATE, LongType(), False),
         StructField(BALANCED, BooleanType(), False),
         StructField(RECORDED_AT, TimestampType(), False),
+        StructField(RUN_DATE, DateType(), True),
     ]
 )
 
@@ -218,6 +224,12 @@ CATEGORY_AFFINITY_SCHEMA = StructType(
 )
 
 # --- user interest outputs ----------------------------------------------------------------------
+# Rows the streaming job refreshed between batch runs carry when and by which micro-batch; the
+# batch run writes them null (it recomputes every row and supersedes the refreshed ones).
+REFRESHED_AT = "refreshed_at"
+REFRESH_BATCH = "refresh_batch"
+REFRESH_FIELDS = (StructField(REFRESHED_AT, TimestampType(), True), StructField(REFRESH_BATCH, LongType(), True))
+
 USER_IDX = "user_idx"  # stable integer ids (ALS needs ints); assigned once, never renumbered
 ITEM_IDX = "item_idx"
 FIRST_RUN_ID = "first_run_id"
@@ -282,6 +294,7 @@ USER_CATEGORY_INTEREST_SCHEMA = StructType(
         StructField(INTEREST_RANK, IntegerType(), False),
         StructField(SCORE_SOURCE, StringType(), False),
         StructField(RUN_ID, StringType(), False),
+        *REFRESH_FIELDS,
     ]
 )
 
@@ -376,6 +389,7 @@ USER_CROSS_SELL_SCHEMA = StructType(
         StructField(POPULARITY_SCORE, DoubleType(), False),
         StructField(IS_NEW_CATEGORY, BooleanType(), False),
         StructField(RUN_ID, StringType(), False),
+        *REFRESH_FIELDS,
     ]
 )
 
@@ -406,5 +420,66 @@ CATEGORY_EXPOSURE_SCHEMA = StructType(
         StructField(SHARE_OF_CATALOGUE, DoubleType(), False),
         StructField(EXPOSURE_RATIO, DoubleType(), True),
         StructField(RUN_ID, StringType(), False),
+    ]
+)
+
+# --- evaluation outputs ---------------------------------------------------------------------------
+EVALUATED_AT = "evaluated_at"
+CONFIG_HASH = "config_hash"  # sha256 prefix of every setting that shapes the lists (not paths or Spark)
+DATASET = "dataset"  # input.source (and path) the run was judged on
+CUT_TS = "cut_ts"  # training = events before this instant; held out = at or after it
+TASK = "task"  # anchor | user | planted_content | planted_behavioural
+METHOD = "method"  # pipeline or a baseline
+METRIC = "metric"
+K = "k"
+EVAL_CATEGORY = "category"  # null: the whole task; else a per-category row (hit rate of that category)
+VALUE = "value"
+QUERIES = "queries"  # queries behind the value
+EVALUATION_SCHEMA = StructType(
+    [
+        StructField(RUN_ID, StringType(), False),
+        StructField(EVALUATED_AT, TimestampType(), False),
+        StructField(CONFIG_HASH, StringType(), False),
+        StructField(DATASET, StringType(), False),
+        StructField(CUT_TS, TimestampType(), False),
+        StructField(TASK, StringType(), False),
+        StructField(METHOD, StringType(), False),
+        StructField(METRIC, StringType(), False),
+        StructField(K, IntegerType(), False),
+        StructField(EVAL_CATEGORY, StringType(), True),
+        StructField(VALUE, DoubleType(), False),
+        StructField(QUERIES, LongType(), True),
+    ]
+)
+
+# --- privacy audit tables (crosssell_spark/privacy) ---------------------------------------------
+RECORDED_AT = "recorded_at"
+MECHANISM = "mechanism"
+EPSILON = "epsilon"
+DELTA = "delta"
+DP_PARAMETERS = "parameters"  # contribution bounds, noise scales, selection delta, seeded (1/0)
+PRIVACY_LEDGER_SCHEMA = StructType(
+    [
+        StructField(RUN_ID, StringType(), False),
+        StructField(RECORDED_AT, TimestampType(), False),
+        StructField(TABLE_NAME, StringType(), False),
+        StructField(MECHANISM, StringType(), False),
+        StructField(EPSILON, DoubleType(), False),
+        StructField(DELTA, DoubleType(), False),
+        StructField(DP_PARAMETERS, MapType(StringType(), DoubleType()), True),
+    ]
+)
+PSEUDONYM = "pseudonym"  # HMAC-SHA256 of the forgotten user's id: never the raw id
+FORGOTTEN_AT = "forgotten_at"
+ROWS_DELETED = "rows_deleted"
+TABLE_VERSION = "table_version"
+FORGET_LOG_SCHEMA = StructType(
+    [
+        StructField(RUN_ID, StringType(), False),
+        StructField(PSEUDONYM, StringType(), False),
+        StructField(FORGOTTEN_AT, TimestampType(), False),
+        StructField(TABLE_NAME, StringType(), False),
+        StructField(ROWS_DELETED, LongType(), False),
+        StructField(TABLE_VERSION, LongType(), True),  # the table's version after the delete; null: nothing deleted
     ]
 )

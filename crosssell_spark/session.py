@@ -54,9 +54,9 @@ def checkpoint_dir(config: AppConfig) -> str:
 
 def _build(config: AppConfig, extra_conf: dict[str, str]) -> SparkSession:
     submitted = launched_by_spark_submit()
-    builder = SparkSession.builder.appName(config.spark.app_name)
-    if not submitted:
-        builder = builder.master(config.spark.master or "local[*]")
+    builder = SparkSession.builder
+    if not submitted:  # spark-submit's --master and --name (one per job) win over config
+        builder = builder.appName(config.spark.app_name).master(config.spark.master or "local[*]")
         # Local Python workers must use this interpreter (its venv has pandas and pyarrow).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     settings = {**BASE_CONF, **({} if submitted else LOCAL_CONF), **DELTA_CONF, **config.spark.conf, **extra_conf}

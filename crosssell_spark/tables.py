@@ -10,10 +10,12 @@ from crosssell_spark.schemas import (
     CATEGORY_EXPOSURE_SCHEMA,
     CROSS_SELL_GAPS_SCHEMA,
     DQ_RESULTS_SCHEMA,
+    EVALUATION_SCHEMA,
     EVENT_DATE,
     EVENTS_CLEAN_SCHEMA,
     EVENTS_QUARANTINE_SCHEMA,
     FACTOR_SOURCES,
+    FORGET_LOG_SCHEMA,
     INTEREST_MODEL_RUNS_SCHEMA,
     ITEM_CROSS_SELL_SCHEMA,
     ITEM_FACTORS_SCHEMA,
@@ -21,6 +23,7 @@ from crosssell_spark.schemas import (
     ITEM_SIMILARITY_SCHEMA,
     ITEMS_CLEAN_SCHEMA,
     ITEMS_QUARANTINE_SCHEMA,
+    PRIVACY_LEDGER_SCHEMA,
     RECONCILIATION_SCHEMA,
     SCORE_SOURCES,
     TABLE_NAME,
@@ -148,3 +151,16 @@ ITEM_CROSS_SELL = TableSpec(
 USER_CROSS_SELL = TableSpec("user_cross_sell", USER_CROSS_SELL_SCHEMA, constraints=_CROSS_SELL_CHECKS)
 CROSS_SELL_GAPS = TableSpec("cross_sell_gaps", CROSS_SELL_GAPS_SCHEMA)
 CATEGORY_EXPOSURE = TableSpec("category_exposure", CATEGORY_EXPOSURE_SCHEMA)
+EVALUATION = TableSpec(
+    "evaluation",
+    EVALUATION_SCHEMA,
+    constraints={"k_positive": "k >= 1", "value_finite": "value >= 0 AND value < 1e9"},
+)
+
+# Privacy audit trails (append-only): epsilon spent per run and table; forgotten users by pseudonym.
+PRIVACY_LEDGER = TableSpec(
+    "privacy_ledger",
+    PRIVACY_LEDGER_SCHEMA,
+    constraints={"epsilon_positive": "epsilon > 0", "delta_in_range": "delta >= 0 AND delta <= 1"},
+)
+FORGET_LOG = TableSpec("forget_log", FORGET_LOG_SCHEMA, constraints={"rows_not_negative": "rows_deleted >= 0"})

@@ -1,7 +1,7 @@
 """spark-submit entry for the candidates stage (interest + similarity graphs -> cross-sell lists).
 
     spark-submit --packages io.delta:delta-spark_4.1_2.13:4.4.0 \
-        --py-files dist/crosssell_spark.zip jobs/candidates.py --conf conf/cluster.yaml --run-date 2026-11-28
+        --py-files dist/crosssell_spark-0.1.0.zip jobs/candidates.py --conf conf/cluster.yaml --run-date 2026-11-28
 """
 
 import sys

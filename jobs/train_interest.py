@@ -1,7 +1,7 @@
 """spark-submit entry for the user-interest stage (events_clean, items_clean -> ALS factors, user_category_interest).
 
     spark-submit --packages io.delta:delta-spark_4.1_2.13:4.4.0 \
-        --py-files dist/crosssell_spark.zip jobs/train_interest.py --conf conf/cluster.yaml --run-date 2026-11-28
+        --py-files dist/crosssell_spark-0.1.0.zip jobs/train_interest.py --conf conf/cluster.yaml --run-date 2026-11-28
 
 Add `--tune` to grid-search rank / regParam / alpha on a time split first (crosssell tune-interest).
 """

@@ -21,7 +21,14 @@ SHARED_DATA = Path(os.environ.get("CROSSSELL_SHARED_DATA", PROJECT_ROOT.parent /
 BASE_CONF = PROJECT_ROOT / "conf" / "base.yaml"
 
 # Small, fast, deterministic: 2 local cores, 2 shuffle partitions, no UI.
-TEST_OVERRIDES = ("spark.master=local[2]", "spark.shuffle_partitions=2", "spark.log_level=ERROR")
+TEST_OVERRIDES = (
+    "spark.master=local[2]",
+    "spark.shuffle_partitions=2",
+    "spark.log_level=ERROR",
+    # the small test worlds keep the minimum crowd at its floor of 3 (base.yaml's 5 suits real data)
+    "similarity.cooccurrence.min_users=3",
+    "crosssell.rules.min_support=3",
+)
 TEST_SPARK_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",

@@ -175,8 +175,12 @@ def _flag_duplicates(window_seconds: int) -> Callable[[DataFrame], DataFrame]:
     return transform
 
 
-def clean_events(classified: DataFrame, session_gap_minutes: int) -> DataFrame:
-    """Valid, de-duplicated events in the `events_clean` shape, with ids and sessions."""
+def clean_events(classified: DataFrame, session_gap_minutes: int, session_prefix: str = "") -> DataFrame:
+    """Valid, de-duplicated events in the `events_clean` shape, with ids and sessions.
+
+    `session_prefix` goes into derived session ids (`<user>-<prefix>s<n>`); daily runs pass the
+    date so that day 2's `u1-s1` is not day 1's.
+    """
     kept = classified.filter(F.col(REASON).isNull() & ~F.col(IS_DUPLICATE)).select(
         F.col(_clean(USER_ID)).alias(USER_ID),
         F.col(_clean(ITEM_ID)).alias(ITEM_ID),
@@ -186,7 +190,7 @@ def clean_events(classified: DataFrame, session_gap_minutes: int) -> DataFrame:
         F.col(_clean(QUANTITY)).alias(QUANTITY),
         F.col(_clean(PRICE)).alias(PRICE),
     )
-    return kept.transform(derive_missing_sessions(session_gap_minutes * 60)).select(
+    return kept.transform(derive_missing_sessions(session_gap_minutes * 60, session_prefix)).select(
         F.substring(
             F.sha2(
                 F.concat_ws("\u0001", USER_ID, ITEM_ID, EVENT_TYPE, F.col(EVENT_TS).cast("string"), SESSION_ID), 256
@@ -205,19 +209,20 @@ def clean_events(classified: DataFrame, session_gap_minutes: int) -> DataFrame:
     )
 
 
-def derive_missing_sessions(gap_seconds: int) -> Callable[[DataFrame], DataFrame]:
-    """Events without a session get `<user>-s<n>`: a new one after `gap_seconds` of inactivity."""
-    return lambda events: _derive_sessions(events, gap_seconds)
+def derive_missing_sessions(gap_seconds: int, prefix: str = "") -> Callable[[DataFrame], DataFrame]:
+    """Events without a session get `<user>-<prefix>s<n>`: a new one after `gap_seconds` of inactivity."""
+    return lambda events: _derive_sessions(events, gap_seconds, prefix)
 
 
-def _derive_sessions(events: DataFrame, gap_seconds: int) -> DataFrame:
+def _derive_sessions(events: DataFrame, gap_seconds: int, prefix: str = "") -> DataFrame:
     order = Window.partitionBy(USER_ID).orderBy(EVENT_TS)
     missing = F.col(SESSION_ID).isNull()
     gap = F.col(EVENT_TS).cast("long") - F.lag(F.col(EVENT_TS).cast("long")).over(order)
     starts = F.when(gap.isNull() | (gap > gap_seconds), 1).otherwise(0)
     without = events.filter(missing).withColumn("_start", starts)
     numbered = without.withColumn("_n", F.sum("_start").over(order.rowsBetween(Window.unboundedPreceding, 0)))
-    derived = numbered.withColumn(SESSION_ID, F.concat(F.col(USER_ID), F.lit("-s"), F.col("_n").cast("string")))
+    session = F.concat(F.col(USER_ID), F.lit(f"-{prefix}s"), F.col("_n").cast("string"))
+    derived = numbered.withColumn(SESSION_ID, session)
     return events.filter(~missing).unionByName(derived.drop("_start", "_n"))
 
 

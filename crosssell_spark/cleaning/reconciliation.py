@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -31,11 +31,25 @@ class Reconciliation:
 
 
 def reconciliation_rows(
-    spark: SparkSession, checks: list[Reconciliation], run_id: str, recorded_at: datetime
+    spark: SparkSession,
+    checks: list[Reconciliation],
+    run_id: str,
+    recorded_at: datetime,
+    run_date: date | None = None,
 ) -> DataFrame:
-    """The reconciliation audit rows of one run."""
+    """The reconciliation audit rows of one run (`run_date` set for incremental runs)."""
     rows = [
-        (run_id, c.input_name, c.rows_read, c.rows_clean, c.rows_quarantined, c.rows_duplicate, c.balanced, recorded_at)
+        (
+            run_id,
+            c.input_name,
+            c.rows_read,
+            c.rows_clean,
+            c.rows_quarantined,
+            c.rows_duplicate,
+            c.balanced,
+            recorded_at,
+            run_date,
+        )
         for c in checks
     ]
     return spark.createDataFrame(rows, RECONCILIATION_SCHEMA)

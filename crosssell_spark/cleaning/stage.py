@@ -14,12 +14,14 @@ from crosssell_spark.cleaning.catalogue import (
     quarantined_items,
 )
 from crosssell_spark.cleaning.events import IS_DUPLICATE, classify_events, clean_events, quarantined_events
+from crosssell_spark.cleaning.incremental import attribute_to_day, day_slice, session_prefix
 from crosssell_spark.cleaning.reconciliation import Reconciliation, reconciliation_rows
 from crosssell_spark.config import AppConfig
-from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.lakehouse import Lakehouse, TableSpec
+from crosssell_spark.privacy.pseudonym import pseudonymise_ids
 from crosssell_spark.quality.gate import QualityGate, quality_summary
 from crosssell_spark.run import Run, StageFailedError, StageResult
-from crosssell_spark.schemas import ITEM_ID, REASON, RUN_ID
+from crosssell_spark.schemas import EVENT_DATE, ITEM_ID, REASON, RUN_DATE, RUN_ID
 from crosssell_spark.sources import load_raw_inputs
 from crosssell_spark.tables import (
     CATEGORIES,
@@ -54,59 +56,74 @@ def _reconcile(
 
 
 def run_cleaning(spark: SparkSession, config: AppConfig, run: Run) -> StageResult:
-    """Clean, reconcile and publish; nothing is published unless every input reconciles."""
+    """Clean, reconcile and publish; nothing is published unless every input reconciles.
+
+    With `run.run_date` (a daily run) only that day's raw events are read and only that day's
+    slice of events_clean and events_quarantine is replaced (see `cleaning.incremental`); the
+    published catalogue is reused unless `cleaning.daily_catalogue` is `refresh` or there is none.
+    """
     lake = Lakehouse(spark, config.lakehouse)
-    raw = load_raw_inputs(spark, config)
+    day = run.run_date
+    try:
+        raw = load_raw_inputs(spark, config, day)
+    except ValueError as err:
+        raise StageFailedError(str(err)) from err
     with_run = F.lit(run.run_id).alias(RUN_ID)
 
-    items_classified = lake.stage_intermediate(
-        "items_classified", raw.items.transform(classify_items(config.cleaning)), run.run_id
-    )
-    items = lake.stage(ITEMS_CLEAN, clean_items(items_classified), run.run_id)
-    items_rejected = lake.stage(ITEMS_QUARANTINE, quarantined_items(items_classified).select("*", with_run), run.run_id)
-    categories = lake.stage(CATEGORIES, build_categories(items), run.run_id)
+    checks: list[Reconciliation] = []
+    catalogue: list[tuple[TableSpec, DataFrame]] = []  # catalogue tables to audit and publish
+    item_outcomes: dict[str, int] = {}
+    if day is not None and config.cleaning.daily_catalogue == "reuse" and lake.exists(ITEMS_CLEAN.name):
+        items = lake.read(ITEMS_CLEAN.name)
+    else:
+        items_classified = lake.stage_intermediate(
+            "items_classified", raw.items.transform(classify_items(config.cleaning)), run.run_id
+        )
+        items = lake.stage(ITEMS_CLEAN, clean_items(items_classified), run.run_id)
+        items_rejected = lake.stage(
+            ITEMS_QUARANTINE, quarantined_items(items_classified).select("*", with_run), run.run_id
+        )
+        catalogue = [
+            (ITEMS_CLEAN, items),
+            (CATEGORIES, lake.stage(CATEGORIES, build_categories(items), run.run_id)),
+            (ITEMS_QUARANTINE, items_rejected),
+        ]
+        item_outcomes = _outcome_counts(items_classified)
+        checks.append(_reconcile("items", raw.items.count(), item_outcomes, items, items_rejected))
 
-    events_classified = lake.stage_intermediate(
-        "events_classified",
-        raw.events.transform(classify_events(config.cleaning, items.select(ITEM_ID), run.started_at)),
+    classified = raw.events.transform(pseudonymise_ids(config.privacy)).transform(  # before anything is written
+        classify_events(config.cleaning, items.select(ITEM_ID), run.started_at)
+    )
+    slices: dict[str, str] = {}
+    if day is not None:
+        history = lake.read(EVENTS_CLEAN.name) if lake.exists(EVENTS_CLEAN.name) else None
+        classified = classified.transform(attribute_to_day(day, history, config.cleaning.near_duplicate_window_seconds))
+        slices = {EVENTS_CLEAN.name: day_slice(EVENT_DATE, day), EVENTS_QUARANTINE.name: day_slice(RUN_DATE, day)}
+    events_classified = lake.stage_intermediate("events_classified", classified, run.run_id)
+    gap = config.cleaning.session_gap_minutes
+    if day is None:
+        clean = clean_events(events_classified, gap)
+    else:
+        clean = clean_events(events_classified, gap, session_prefix(day))
+    events = lake.stage(EVENTS_CLEAN, clean, run.run_id)
+    events_rejected = lake.stage(
+        EVENTS_QUARANTINE,
+        quarantined_events(events_classified).select("*", with_run, F.lit(day).cast("date").alias(RUN_DATE)),
         run.run_id,
     )
-    events = lake.stage(EVENTS_CLEAN, clean_events(events_classified, config.cleaning.session_gap_minutes), run.run_id)
-    events_rejected = lake.stage(
-        EVENTS_QUARANTINE, quarantined_events(events_classified).select("*", with_run), run.run_id
-    )
 
-    item_outcomes, event_outcomes = _outcome_counts(items_classified), _outcome_counts(events_classified)
-    checks = [
-        _reconcile("items", raw.items.count(), item_outcomes, items, items_rejected),
-        _reconcile("events", raw.events.count(), event_outcomes, events, events_rejected),
-    ]
+    event_outcomes = _outcome_counts(events_classified)
+    checks.append(_reconcile("events", raw.events.count(), event_outcomes, events, events_rejected))
     unbalanced = [c.describe() for c in checks if not c.balanced]
     if unbalanced:
         raise StageFailedError("reconciliation failed, nothing published: " + "; ".join(unbalanced))
     gate = QualityGate(spark, config, lake, run)
-    outcomes = gate.audit(
-        {
-            ITEMS_CLEAN.name: items,
-            CATEGORIES.name: categories,
-            ITEMS_QUARANTINE.name: items_rejected,
-            EVENTS_CLEAN.name: events,
-            EVENTS_QUARANTINE.name: events_rejected,
-        }
-    )
+    to_publish = [*catalogue, (EVENTS_CLEAN, events), (EVENTS_QUARANTINE, events_rejected)]
+    outcomes = gate.audit({spec.name: staged for spec, staged in to_publish}, slices)
 
-    published = {
-        spec.name: lake.publish(spec, staged)
-        for spec, staged in (
-            (ITEMS_CLEAN, items),
-            (CATEGORIES, categories),
-            (ITEMS_QUARANTINE, items_rejected),
-            (EVENTS_CLEAN, events),
-            (EVENTS_QUARANTINE, events_rejected),
-        )
-    }
+    published = {spec.name: lake.publish(spec, staged, slices.get(spec.name)) for spec, staged in to_publish}
     published[RECONCILIATION.name] = lake.append(
-        RECONCILIATION, reconciliation_rows(spark, checks, run.run_id, run.started_at)
+        RECONCILIATION, reconciliation_rows(spark, checks, run.run_id, run.started_at, day)
     )
     lake.drop_staging(run.run_id)
     return StageResult(
@@ -118,5 +135,6 @@ def run_cleaning(spark: SparkSession, config: AppConfig, run: Run) -> StageResul
             "items_quarantined_by_reason": {k: v for k, v in item_outcomes.items() if not k.startswith("_")},
             "quality": quality_summary(outcomes),
             "data_docs": gate.data_docs_index,
+            **({"run_date": day.isoformat()} if day else {}),
         },
     )

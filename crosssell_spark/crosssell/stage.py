@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from crosssell_spark.config import AppConfig, StrategyRules
+from crosssell_spark.config import AppConfig, CrossSellConfig, StrategyRules
 from crosssell_spark.crosssell import rules
 from crosssell_spark.crosssell.candidates import (
     ANCHOR_ITEM,
@@ -30,17 +30,32 @@ from crosssell_spark.crosssell.signals import (
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.quality.gate import QualityGate, quality_summary
 from crosssell_spark.run import Run, StageResult
-from crosssell_spark.schemas import EVENT_TYPE, IS_NEW_CATEGORY, ITEM_ID, PURCHASE, RUN_ID, USER_ID
+from crosssell_spark.schemas import (
+    EVENT_TYPE,
+    IS_NEW_CATEGORY,
+    ITEM_ID,
+    PURCHASE,
+    REFRESH_BATCH,
+    REFRESHED_AT,
+    RUN_ID,
+    USER_ID,
+)
 from crosssell_spark.tables import CATEGORY_EXPOSURE, CROSS_SELL_GAPS, ITEM_CROSS_SELL, USER_CROSS_SELL
 
 log = logging.getLogger(__name__)
 SERVED_COLUMNS = ("rank", "item_id", "score", "reason", "reason_codes")
+WITHHELD = "withheld"
 
 
 def apply_rules(
-    key: str, strategy: StrategyRules, k: int, balance: float, shares: DataFrame
+    key: str, strategy: StrategyRules, k: int, balance: float, shares: DataFrame, withheld: Observation | None = None
 ) -> Callable[[DataFrame], DataFrame]:
-    """Every strategy rule in a fixed order, then the final ranking to K."""
+    """Every strategy rule in a fixed order, then the final ranking to K; `withheld` counts the
+    candidates whose crowd (support) is below `min_support` (the minimum-crowd rule)."""
+
+    def observe(df: DataFrame) -> DataFrame:
+        below = F.count(F.when(F.col(rules.SUPPORT) < strategy.min_support, 1)).alias(WITHHELD)
+        return df if withheld is None else df.observe(withheld, below)
 
     def transform(scored: DataFrame) -> DataFrame:
         return (
@@ -48,12 +63,48 @@ def apply_rules(
             .transform(rules.category_pairs(strategy.allow_pairs, strategy.deny_pairs))
             .transform(rules.price_ceiling(strategy.max_price_ratio))
             .transform(rules.in_stock_only(strategy.in_stock_only))
+            .transform(observe)
             .transform(rules.minimum(strategy.min_score, strategy.min_support))
             .transform(rules.balance_categories(balance, shares))
             .transform(rules.rank_lists(key, k, strategy.per_category_cap, strategy.min_distinct_categories))
         )
 
     return transform
+
+
+def build_user_lists(
+    cs: CrossSellConfig,
+    allowed: DataFrame,
+    events: DataFrame,
+    similarity: DataFrame,
+    popularity: DataFrame,
+    attributes: DataFrame,
+    user_factors: DataFrame,
+    item_factors: DataFrame,
+    shares: DataFrame,
+    names: DataFrame,
+) -> DataFrame:
+    """user_cross_sell rows (without run columns) for the users in `allowed`: candidates, blend,
+    owned-item exclusion, strategy rules and reasons. The batch stage and the streaming refresh
+    both call this, so a refreshed list is built exactly like a batch one.
+
+    Args:
+        allowed: `allowed_user_categories` of the users to list.
+        events: events_clean rows of (at least) those users: recent purchases and owned items.
+    """
+    purchases = events.filter(F.col(EVENT_TYPE) == PURCHASE).select(
+        USER_ID, F.col(ITEM_ID).alias(rules.ITEM), "event_ts"
+    )
+    return (
+        user_candidates(allowed, purchases, similarity, popularity, cs.user, cs.item.popular_fallback_items)
+        .transform(
+            lambda c: score_user_candidates(c, allowed, attributes, popularity, user_factors, item_factors, cs.user)
+        )
+        .transform(rules.exclude_items(USER_ID, purchases_within(events, cs.rules.exclude_owned_days)))
+        .transform(apply_rules(USER_ID, cs.rules, cs.k, cs.balance_strength, shares))
+        .transform(lambda ranked: explain(ranked, names))
+        .withColumn(IS_NEW_CATEGORY, F.coalesce(F.col(IS_NEW_CATEGORY), F.lit(False)))
+    )
 
 
 def serving_export(lists: DataFrame, key: str) -> DataFrame:
@@ -80,29 +131,21 @@ def run_candidates(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
     anchors = attributes.select(
         F.col(rules.ITEM).alias(ANCHOR_ITEM), F.col(rules.ITEM_CATEGORY).alias(rules.ANCHOR_CATEGORY)
     )
+    below_crowd = Observation("item_candidates_below_min_support")
     item_lists = (
         item_candidates(anchors, similarity, affinity, popularity, cs.item)
         .transform(lambda c: score_item_candidates(c, attributes, popularity, affinity, item_factors, cs.item))
-        .transform(apply_rules(ANCHOR_ITEM, cs.rules, cs.k, cs.balance_strength, shares))
+        .transform(apply_rules(ANCHOR_ITEM, cs.rules, cs.k, cs.balance_strength, shares, below_crowd))
         .transform(lambda ranked: explain(ranked, names))
     )
     items_staged = lake.stage(ITEM_CROSS_SELL, item_lists.select("*", with_run), run.run_id)
 
     allowed = allowed_user_categories(lake.read("user_category_interest"), cs.user)
-    purchases = events.filter(F.col(EVENT_TYPE) == PURCHASE).select(
-        USER_ID, F.col(ITEM_ID).alias(rules.ITEM), "event_ts"
+    user_lists = build_user_lists(
+        cs, allowed, events, similarity, popularity, attributes, user_factors, item_factors, shares, names
     )
-    user_lists = (
-        user_candidates(allowed, purchases, similarity, popularity, cs.user, cs.item.popular_fallback_items)
-        .transform(
-            lambda c: score_user_candidates(c, allowed, attributes, popularity, user_factors, item_factors, cs.user)
-        )
-        .transform(rules.exclude_items(USER_ID, purchases_within(events, cs.rules.exclude_owned_days)))
-        .transform(apply_rules(USER_ID, cs.rules, cs.k, cs.balance_strength, shares))
-        .transform(lambda ranked: explain(ranked, names))
-        .withColumn(IS_NEW_CATEGORY, F.coalesce(F.col(IS_NEW_CATEGORY), F.lit(False)))
-    )
-    users_staged = lake.stage(USER_CROSS_SELL, user_lists.select("*", with_run), run.run_id)
+    not_refreshed = (F.lit(None).cast("timestamp").alias(REFRESHED_AT), F.lit(None).cast("long").alias(REFRESH_BATCH))
+    users_staged = lake.stage(USER_CROSS_SELL, user_lists.select("*", with_run, *not_refreshed), run.run_id)
 
     catalogue = attributes.select(rules.ITEM, rules.ITEM_CATEGORY)
     gaps = list_gaps(anchors, items_staged, ANCHOR_ITEM, "item", cs.k).unionByName(
@@ -139,5 +182,10 @@ def run_candidates(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
     return StageResult(
         stage="candidates",
         published=published,
-        metrics={"lists_short_of_k": gap_counts, "exports": exports, "quality": quality_summary(outcomes)},
+        metrics={
+            "lists_short_of_k": gap_counts,
+            "item_candidates_withheld_by_min_support": int(below_crowd.get[WITHHELD]),
+            "exports": exports,
+            "quality": quality_summary(outcomes),
+        },
     )

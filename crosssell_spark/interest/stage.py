@@ -36,6 +36,8 @@ from crosssell_spark.schemas import (
     INTERACTION_WEIGHT,
     ITEM_ID,
     ITEM_IDX,
+    REFRESH_BATCH,
+    REFRESHED_AT,
     RUN_ID,
     SCORE_SOURCE,
     USER_ID,
@@ -158,7 +160,8 @@ def run_interest(spark: SparkSession, config: AppConfig, run: Run) -> StageResul
     )
     interest = lake.stage(
         USER_CATEGORY_INTEREST,
-        user_factors.select(USER_ID, USER_IDX, HISTORY_ITEMS).transform(
+        user_factors.select(USER_ID, USER_IDX, HISTORY_ITEMS)
+        .transform(
             score_interest(
                 cfg,
                 interactions.transform(category_popularity(item_category)),
@@ -167,7 +170,9 @@ def run_interest(spark: SparkSession, config: AppConfig, run: Run) -> StageResul
                 candidates.without_als,
                 run.run_id,
             )
-        ),
+        )
+        .withColumn(REFRESHED_AT, F.lit(None).cast("timestamp"))  # batch rows: not a streaming refresh
+        .withColumn(REFRESH_BATCH, F.lit(None).cast("long")),
         run.run_id,
     )
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import great_expectations as gx
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
 from pyspark.sql import DataFrame, SparkSession
 
 from crosssell_spark.config import AppConfig
@@ -84,17 +85,37 @@ class QualityGate:
     def data_docs_index(self) -> str:
         return str(self.context.get_docs_sites_urls()[0]["site_url"])
 
-    def audit(self, staged: dict[str, DataFrame]) -> list[ExpectationOutcome]:
-        """Validate every staged table that has a suite; raise if any critical expectation failed."""
+    def audit(self, staged: dict[str, DataFrame], slices: dict[str, str] | None = None) -> list[ExpectationOutcome]:
+        """Validate every staged table that has a suite; raise if any critical expectation failed.
+
+        `slices` names tables staged only in part (a daily run's replaceWhere predicate): their row
+        count is compared with the same slice of the published table, not the whole table.
+        """
         views = self._register_views(staged)
+        slices = slices or {}
+        earlier_results = set(self.context.validation_results_store.list_keys())
         try:
-            outcomes = [o for name, df in staged.items() if name in SUITES for o in self._validate(name, df, views)]
+            outcomes = [
+                o
+                for name, df in staged.items()
+                if name in SUITES
+                for o in self._validate(name, df, views, slices.get(name))
+            ]
         finally:
             for view in views.values():
                 if not view.startswith("delta."):
                     self.spark.catalog.dropTempView(view)
+            for df in staged.values():
+                df.unpersist()  # GX persists each batch it validates and never releases it
         self.lake.append(DQ_RESULTS, self._rows(outcomes))
-        self.context.build_data_docs()
+        # render only this audit's results (plus the index): a full rebuild re-renders every result
+        # ever stored, a cost that grows with every nightly run
+        new_results = [
+            k
+            for k in self.context.validation_results_store.list_keys()
+            if isinstance(k, ValidationResultIdentifier) and k not in earlier_results
+        ]
+        self.context.build_data_docs(resource_identifiers=new_results)
         for outcome in outcomes:
             if not outcome.success:
                 log.warning("%s", outcome.describe())
@@ -116,8 +137,11 @@ class QualityGate:
             df.createOrReplaceTempView(views[name])
         return views
 
-    def _validate(self, name: str, df: DataFrame, views: dict[str, str]) -> list[ExpectationOutcome]:
-        previous = self.lake.read(name).count() if self.lake.exists(name) else None
+    def _validate(
+        self, name: str, df: DataFrame, views: dict[str, str], where: str | None = None
+    ) -> list[ExpectationOutcome]:
+        published = self.lake.read(name) if self.lake.exists(name) else None
+        previous = None if published is None else (published.where(where) if where else published).count()
         inputs = SuiteInputs(self.config, self.run.started_at, views, previous)
         suite = gx.ExpectationSuite(name=name, expectations=SUITES[name](inputs))
         suite = self.context.suites.add_or_update(suite)

@@ -17,6 +17,7 @@ and `co_baskets >= min_baskets` (the privacy floor); the rest are withheld and c
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -38,6 +39,9 @@ from crosssell_spark.schemas import (
     SESSION_ID,
     USER_ID,
 )
+
+if TYPE_CHECKING:
+    from crosssell_spark.privacy.dp import PairPrivacy
 
 BASKET = "basket"
 WEIGHT = "weight"
@@ -91,10 +95,14 @@ def basket_categories(members: DataFrame) -> DataFrame:
     )
 
 
-def pair_statistics(members: DataFrame) -> DataFrame:
+def pair_statistics(members: DataFrame, privacy: PairPrivacy | None = None) -> DataFrame:
     """Basket members (basket, user_id, key, category_id, weight) -> one row per pair key_a < key_b
     in different categories with co_baskets, co_users, co_weight, both keys' weights and basket
-    counts, confidence both ways and lift."""
+    counts, confidence both ways and lift. With `privacy` (optional differential privacy, see
+    privacy/dp.py) each user's contribution is bounded first and every count is noised before
+    anything is derived from it or compared with the floor."""
+    if privacy is not None:
+        members = privacy.bound(members)
     totals = members.select(F.countDistinct(BASKET).alias(BASKETS_TOTAL))
     per_key = members.groupBy(KEY).agg(F.sum(WEIGHT).alias("_w"), F.countDistinct(BASKET).alias("_baskets"))
     a = members.select(
@@ -113,9 +121,11 @@ def pair_statistics(members: DataFrame) -> DataFrame:
             F.sum(F.col("_wa") * F.col("_wb")).alias(CO_WEIGHT),
         )
     )
+    if privacy is not None:
+        totals, per_key, pairs = privacy.noise_totals(totals), privacy.noise_keys(per_key), privacy.noise_pairs(pairs)
     key_a = per_key.select(F.col(KEY).alias(KEY_A), F.col("_w").alias(WEIGHT_A), F.col("_baskets").alias(BASKETS_A))
     key_b = per_key.select(F.col(KEY).alias(KEY_B), F.col("_w").alias(WEIGHT_B), F.col("_baskets").alias(BASKETS_B))
-    return (
+    stats = (
         pairs.join(key_a, KEY_A)
         .join(key_b, KEY_B)
         .crossJoin(totals)
@@ -134,6 +144,7 @@ def pair_statistics(members: DataFrame) -> DataFrame:
             (F.col(CO_WEIGHT) * F.col(BASKETS_TOTAL) / (F.col(WEIGHT_A) * F.col(WEIGHT_B))).alias(LIFT),
         )
     )
+    return stats if privacy is None else privacy.consistent(stats)
 
 
 def meets_floor(cfg: CooccurrenceConfig) -> Column:

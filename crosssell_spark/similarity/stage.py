@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from crosssell_spark.config import AppConfig, ContentSimilarityConfig
 from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.privacy.dp import pair_privacy
 from crosssell_spark.quality.gate import QualityGate, quality_summary
 from crosssell_spark.run import Run, StageResult
 from crosssell_spark.schemas import CATEGORY_A, CATEGORY_B, ITEM_A, ITEM_B, JACCARD
@@ -35,7 +36,7 @@ from crosssell_spark.similarity.minhash import (
     vectorise,
 )
 from crosssell_spark.similarity.tokens import DOC_SHARE, TOKEN, content_features, item_tokens, stop_words
-from crosssell_spark.tables import CATEGORY_AFFINITY, EVENTS_CLEAN, ITEM_SIMILARITY, ITEMS_CLEAN
+from crosssell_spark.tables import CATEGORY_AFFINITY, EVENTS_CLEAN, ITEM_SIMILARITY, ITEMS_CLEAN, PRIVACY_LEDGER
 
 log = logging.getLogger(__name__)
 STOP_WORDS_REPORTED = 20
@@ -88,12 +89,13 @@ def run_similarity(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
     content, content_metrics = _content_pairs(spark, sim.content, tokens, lake, run)
 
     floor = meets_floor(sim.cooccurrence)
+    dp = pair_privacy(config.privacy.dp, sim.cooccurrence.min_users)  # None unless privacy.dp.enabled
     members = lake.stage_intermediate(
         "basket_items", events.transform(basket_items(sim.cooccurrence, items, level)), run.run_id
     )
-    item_pairs = lake.stage_intermediate("item_pair_stats", pair_statistics(members), run.run_id)
+    item_pairs = lake.stage_intermediate("item_pair_stats", pair_statistics(members, dp), run.run_id)
     category_pairs = lake.stage_intermediate(
-        "category_pair_stats", pair_statistics(basket_categories(members)), run.run_id
+        "category_pair_stats", pair_statistics(basket_categories(members), dp), run.run_id
     )
 
     similarity = item_similarity(sim)(
@@ -107,6 +109,9 @@ def run_similarity(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
     gate = QualityGate(spark, config, lake, run)
     outcomes = gate.audit({spec.name: df for spec, df in staged})
     published = {spec.name: lake.publish(spec, df) for spec, df in staged}
+    if dp is not None:  # the epsilon this run spent, per table
+        ledger = dp.ledger_rows(spark, run.run_id, run.started_at, [spec.name for spec, _ in staged])
+        published[PRIVACY_LEDGER.name] = lake.append(PRIVACY_LEDGER, ledger)
 
     baskets = members.select(BASKET, BASKET_SIZE).distinct()
     metrics = {

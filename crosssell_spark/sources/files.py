@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crosssell_spark.config import InputConfig, TableInputConfig
 from crosssell_spark.schemas import CATEGORY_PATH, CATEGORY_SEPARATOR
+from crosssell_spark.sources import DAY_PARTITION, day_partition
 from crosssell_spark.sources.contract import RawInputs, to_contract
 
 
-def read_table(spark: SparkSession, table: TableInputConfig) -> DataFrame:
-    """Read one configured input; CSV columns stay strings (no schema inference)."""
+def read_table(spark: SparkSession, table: TableInputConfig, run_date: date | None = None) -> DataFrame:
+    """Read one configured input; CSV columns stay strings (no schema inference).
+
+    With `run_date`, only that day: the `event_date=D` folder of files, or that partition of a Delta table.
+    """
     assert table.path, "validated by InputConfig"
-    return spark.read.format(table.format).options(**table.options).load(table.path)
+    reader = spark.read.format(table.format).options(**table.options)
+    if run_date is None:
+        return reader.load(table.path)
+    if table.format == "delta":
+        return reader.load(table.path).where(F.col(DAY_PARTITION) == F.lit(run_date)).drop(DAY_PARTITION)
+    return reader.load(day_partition(table.path, run_date))
 
 
 def rename_to_contract(columns: dict[str, str]) -> Callable[[DataFrame], DataFrame]:
@@ -55,9 +65,9 @@ def _regex_literal(text: str) -> str:
     return "".join("\\" + ch if not ch.isalnum() and not ch.isspace() else ch for ch in text)
 
 
-def read_raw(spark: SparkSession, config: InputConfig) -> RawInputs:
-    """Events and catalogue from configured files, shaped into the contract."""
-    events = read_table(spark, config.events).transform(rename_to_contract(config.events.columns))
+def read_raw(spark: SparkSession, config: InputConfig, run_date: date | None = None) -> RawInputs:
+    """Events (only `run_date`'s when given) and catalogue from configured files, shaped into the contract."""
+    events = read_table(spark, config.events, run_date).transform(rename_to_contract(config.events.columns))
     items = (
         read_table(spark, config.catalogue)
         .transform(rename_to_contract(config.catalogue.columns))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
@@ -66,6 +67,19 @@ def test_clean_tables_pass_and_results_are_recorded(spark, setup):
     recorded = lake.read("dq_results")
     assert recorded.count() == len(outcomes)
     assert recorded.filter(F.col("table_name") == "events_clean").count() > 5
+
+
+def test_data_docs_render_each_audit_incrementally(spark, setup):
+    config, lake = setup
+    gate = QualityGate(spark, config, lake, Run.start())
+    gate.audit({"items_clean": items(spark), "categories": categories(spark)})
+    site = Path(gate.data_docs_index.removeprefix("file://")).parent
+    first = set((site / "validations").rglob("*.html"))
+    QualityGate(spark, config, lake, Run.start()).audit({"items_clean": items(spark), "categories": categories(spark)})
+    pages = set((site / "validations").rglob("*.html"))
+    assert len(first) == 2 and len(pages) == 4  # one page per table and audit; earlier pages kept
+    index = (site / "index.html").read_text()
+    assert all(page.name in index for page in pages)  # the index lists every audit
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ class SampleWorldSpec:
     seed: int
     users: int | None = None
     items: int | None = None
+    by_day: bool = False  # events as day partitions events/event_date=YYYY-MM-DD/ (for --run-date runs)
 
     def __post_init__(self) -> None:
         if self.events < MIN_EVENTS:

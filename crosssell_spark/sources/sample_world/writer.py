@@ -34,6 +34,7 @@ from crosssell_spark.schemas import (
 from crosssell_spark.sources.sample_world.apportion import apportion
 from crosssell_spark.sources.sample_world.behaviour import (
     BOT_EVENTS_PER_SESSION,
+    SECONDS_PER_DAY,
     WINDOW_END,
     WINDOW_START,
     Shop,
@@ -152,6 +153,7 @@ def _write_events(
         dirt = plan_event_dirt(events.size, {name: int(q[index]) for name, q in quotas.items()}, rng)
         columns = spoil_events(_event_columns(events, dirt.source_row, dirt.delay, vocabulary, rng), dirt, rng)
         tables = [pa.table(columns, schema=EVENTS_ARROW_SCHEMA)]
+        happened = [events.ts[dirt.source_row] + dirt.delay]  # true time of each row, for day partitions
         sessions += int(np.count_nonzero(np.diff(events.session))) + 1
         if index == len(chunks) - 1:
             bot_rng = _rng(spec, BOT_STREAM)
@@ -167,11 +169,24 @@ def _write_events(
                 BOT_SESSION_ID_FORMAT,
             )
             tables.append(pa.table(bot_columns, schema=EVENTS_ARROW_SCHEMA))
+            happened.append(bot.ts)
             sessions += -(-bot.size // BOT_EVENTS_PER_SESSION)
         table = pa.concat_tables(tables)
-        pq.write_table(table, root / EVENTS_DIR / PART_FORMAT.format(index))
+        if spec.by_day:
+            _write_by_day(table, np.concatenate(happened), root / EVENTS_DIR, index)
+        else:
+            pq.write_table(table, root / EVENTS_DIR / PART_FORMAT.format(index))
         rows += table.num_rows
     return {"rows": rows, "sessions": sessions, "parts": len(chunks)}
+
+
+def _write_by_day(table: pa.Table, true_ts: np.ndarray, events_dir: Path, index: int) -> None:
+    """Split a part by the UTC day each event happened on (before any dirt): event_date=D/part-<index>."""
+    day = true_ts // SECONDS_PER_DAY
+    for value in np.unique(day).tolist():
+        folder = events_dir / f"event_date={np.datetime64(value, 'D')}"
+        folder.mkdir(exist_ok=True)
+        pq.write_table(table.filter(pa.array(day == value)), folder / PART_FORMAT.format(index))
 
 
 def _clean_catalogue_columns(catalogue: Catalogue) -> dict[str, list[str]]:

@@ -1,0 +1,1 @@
+"""Offline evaluation: time split, cross-category tasks, ranking metrics, baselines, report."""

@@ -1,0 +1,195 @@
+"""The evaluation report: a Markdown page with metric tables and PNG plots, from collected figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from crosssell_spark.evaluation.metrics import (
+    ACCURACY_METRICS,
+    HIT_RATE,
+    LIST_METRICS,
+    NDCG,
+)
+
+REPORT_FILE = "report.md"
+METRIC_BARS, CATEGORY_HITS, SCORE_DISTRIBUTIONS = "metric_bars.png", "category_hit_rates.png", "score_distributions.png"
+HEADLINE_METRICS = (HIT_RATE, NDCG)
+CATEGORIES_SHOWN = 15
+PIPELINE = "pipeline"
+TASK_TEXT = {
+    "anchor": "Anchor task: each item of a held-out multi-category basket is an anchor; its `item_cross_sell` "
+    "list is judged against the basket's items of other categories.",
+    "user": "User task: each user's `user_cross_sell` list is judged against their held-out purchases in "
+    "categories they never touched in training.",
+}
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    run_id: str
+    dataset: str
+    config_hash: str
+    cut: datetime
+    k: int
+    training: dict[str, Any]
+    task_sizes: dict[str, dict[str, int]]
+    figures: pd.DataFrame  # rows of the evaluation table
+    scores: dict[tuple[str, str], pd.DataFrame]  # (task, method) -> sample of (score, is_hit)
+    category_names: dict[str, str]
+
+
+def overall(figures: pd.DataFrame) -> pd.DataFrame:
+    """task x method x metric values without the per-category rows."""
+    rows = figures[figures["category"].isna()]
+    return rows.pivot_table(index=["task", "method"], columns="metric", values="value", aggfunc="first")
+
+
+def pipeline_verdict(table: pd.DataFrame, task: str) -> str:
+    """One sentence: does the pipeline beat every baseline on the headline metrics of `task`?"""
+    per_method = table.loc[task]
+    if PIPELINE not in per_method.index:
+        return "The pipeline was not scored on this task."
+    parts = []
+    for metric in HEADLINE_METRICS:
+        others = per_method.drop(PIPELINE)[metric]
+        best = others.idxmax()
+        ours = per_method.loc[PIPELINE, metric]
+        if ours > others.max():
+            parts.append(f"{metric}@k {ours:.4f} beats the best baseline ({best} {others.max():.4f})")
+        else:
+            parts.append(f"{metric}@k {ours:.4f} does NOT beat {best} ({others.max():.4f})")
+    return "Pipeline: " + "; ".join(parts) + "."
+
+
+def _markdown_table(frame: pd.DataFrame, index_name: str = "method", best_per_row: bool = False) -> str:
+    """A Markdown table with the best value of each column (or row) in bold."""
+    columns = [str(c) for c in frame.columns]
+    lines = [f"| {index_name} | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    column_best = frame.max()
+    for label, row in frame.iterrows():
+        cells = []
+        for column in frame.columns:
+            value = row[column]
+            text = "" if pd.isna(value) else f"{value:.4f}"
+            best = row.max() if best_per_row else column_best[column]
+            if not pd.isna(value) and value == best:
+                text = f"**{text}**"
+            cells.append(text)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _metric_bars(table: pd.DataFrame, tasks: list[str], path: Path) -> None:
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        table.loc[task][list(ACCURACY_METRICS)].T.plot.bar(ax=ax, rot=0)
+        ax.set_title(f"{task} task")
+        ax.set_ylabel("value at k")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _category_rows(figures: pd.DataFrame, task: str, names: dict[str, str]) -> pd.DataFrame:
+    rows = figures[(figures["task"] == task) & figures["category"].notna() & (figures["metric"] == HIT_RATE)]
+    if rows.empty:
+        return pd.DataFrame()
+    sizes = rows[rows["method"] == PIPELINE].set_index("category")["queries"]
+    top = sizes.sort_values(ascending=False).head(CATEGORIES_SHOWN).index
+    wide = rows[rows["category"].isin(top)].pivot_table(index="category", columns="method", values="value")
+    wide = wide.loc[[c for c in top if c in wide.index]]
+    wide.index = [f"{names.get(c, c)} ({int(sizes[c])})" for c in wide.index]
+    return wide
+
+
+def _category_plot(figures: pd.DataFrame, tasks: list[str], names: dict[str, str], path: Path) -> None:
+    fig, axes = plt.subplots(1, len(tasks), figsize=(7 * len(tasks), 6), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        wide = _category_rows(figures, task, names)
+        if not wide.empty:
+            wide.iloc[::-1].plot.barh(ax=ax)
+        ax.set_title(f"{task}: hit rate by target category (queries)")
+        ax.set_xlabel("hit rate at k")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _score_plot(scores: dict[tuple[str, str], pd.DataFrame], tasks: list[str], path: Path) -> None:
+    methods = sorted({m for _, m in scores}, key=lambda m: (m != PIPELINE, m))
+    fig, axes = plt.subplots(len(tasks), len(methods), figsize=(3.2 * len(methods), 2.8 * len(tasks)), squeeze=False)
+    for row, task in enumerate(tasks):
+        for col, method in enumerate(methods):
+            ax = axes[row][col]
+            sample = scores.get((task, method), pd.DataFrame(columns=["score", "is_hit"]))
+            for hit, label in ((0, "miss"), (1, "hit")):
+                values = sample.loc[sample["is_hit"] == hit, "score"].dropna()
+                if len(values):
+                    ax.hist(values, bins=30, alpha=0.6, density=True, label=f"{label} ({len(values)})")
+            ax.set_title(f"{task} / {method}", fontsize=8)
+            ax.tick_params(labelsize=6)
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(folder: Path, inputs: ReportInputs) -> Path:
+    """Write report.md and its PNGs into `folder`; return the report's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table = overall(inputs.figures)
+    tasks = [t for t in ("anchor", "user") if t in table.index.get_level_values(0)]
+    _metric_bars(table, tasks, folder / METRIC_BARS)
+    _category_plot(inputs.figures, tasks, inputs.category_names, folder / CATEGORY_HITS)
+    _score_plot(inputs.scores, tasks, folder / SCORE_DISTRIBUTIONS)
+
+    seconds = ", ".join(f"{s} {t:.0f} s" for s, t in inputs.training.get("stage_seconds", {}).items())
+    lines = [
+        f"# Offline evaluation {inputs.run_id}",
+        "",
+        f"- dataset: {inputs.dataset}; config hash `{inputs.config_hash}`; k = {inputs.k}",
+        f"- cut: {inputs.cut:%Y-%m-%d %H:%M} UTC; training: {inputs.training['events']:,} events of "
+        f"{inputs.training['users']:,} users (retrained in {inputs.training['root']}: {seconds})",
+        "- metrics are means over queries; a query without a list scores 0. HitRate: share of queries with a "
+        "relevant item in the top k; NDCG and MAP reward early hits; coverage: share of the catalogue shown; "
+        "diversity: share of list pairs from different categories; novelty: mean -log2 popularity of shown items.",
+        "",
+    ]
+    for task in [*tasks, *sorted(t for t in table.index.get_level_values(0).unique() if t not in tasks)]:
+        sizes = inputs.task_sizes.get(task, {})
+        frame = table.loc[task][[c for c in (*ACCURACY_METRICS, *LIST_METRICS) if c in table.columns]]
+        lines += [f"## {task} task", "", TASK_TEXT.get(task, "Planted complements of the sample world: recall is "
+                  "the share of an anchor's planted complements in its top k (recovery)."), "",
+                  f"{sizes.get('queries', 0):,} queries, {sizes.get('keys', 0):,} lists, "
+                  f"{sizes.get('relevant', 0):,} relevant items.", "", _markdown_table(frame), ""]  # fmt: skip
+        if task in tasks:
+            lines += [pipeline_verdict(table, task), ""]
+            wide = _category_rows(inputs.figures, task, inputs.category_names)
+            if not wide.empty:
+                table_md = _markdown_table(wide.round(4), index_name="category (queries)", best_per_row=True)
+                lines += [f"Hit rate by target category (largest {CATEGORIES_SHOWN}, best per row in bold):", "",
+                          table_md, ""]  # fmt: skip
+    lines += [
+        "## Plots",
+        "",
+        f"![metrics per method]({METRIC_BARS})",
+        "",
+        f"![hit rate per category]({CATEGORY_HITS})",
+        "",
+        f"![score distributions of hits and misses]({SCORE_DISTRIBUTIONS})",
+        "",
+    ]
+    path = folder / REPORT_FILE
+    path.write_text("\n".join(lines))
+    return path

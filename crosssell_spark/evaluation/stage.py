@@ -1,0 +1,304 @@
+"""`crosssell evaluate`: retrain the pipeline on the past, score its lists and the baselines on the future.
+
+1. Split the published events_clean at the cut (config: a date, or the last N days).
+2. Publish the training slice (and the catalogue) into a private training lakehouse
+   `<evaluation.root or <root>/_evaluation>/<run_id>` and run the ordinary train-interest,
+   similarity and candidates stages there (a config copy whose lakehouse.root points at it).
+3. Build the anchor and user tasks from the held-out events, the baselines from the training slice,
+   and score every method with the same metric transforms.
+4. Append the figures to the `evaluation` table of the main lakehouse and write a Markdown report
+   with plots under `<root>/_reports/evaluation/<run_id>/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from crosssell_spark import pipeline
+from crosssell_spark.config import AppConfig
+from crosssell_spark.crosssell.signals import item_attributes
+from crosssell_spark.evaluation import baselines as B
+from crosssell_spark.evaluation import metrics as M
+from crosssell_spark.evaluation.report import ReportInputs, write_report
+from crosssell_spark.evaluation.split import before, cut_from, from_cut, last_event_date
+from crosssell_spark.evaluation.tasks import (
+    EXCLUDED_CATEGORIES,
+    EXCLUDED_ITEMS,
+    KEY,
+    Task,
+    anchor_task,
+    bought,
+    user_task,
+)
+from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.run import Run, StageFailedError, StageResult
+from crosssell_spark.schemas import (
+    ANCHOR_ITEM_ID,
+    CATEGORY_ID,
+    CATEGORY_NAME,
+    FACTOR_ALS,
+    FACTOR_SOURCE,
+    FEATURES,
+    ITEM_ID,
+    USER_ID,
+)
+from crosssell_spark.tables import CATEGORIES, EVALUATION, EVENTS_CLEAN, ITEMS_CLEAN
+
+log = logging.getLogger(__name__)
+STAGE = "evaluate"
+TRAINING_STAGES = ("train-interest", "similarity", "candidates")
+HASHED_SECTIONS = {"input", "cleaning", "categories", "similarity", "interest", "crosssell", "evaluation"}
+SCORE_SAMPLE_ROWS = 20_000  # (score, hit) rows per task and method kept for the score-distribution plot
+PLANTED_FILE = ("truth", "complements.parquet")
+# A private copy of audited rows: no per-day partitions (years of daily files would dominate the run).
+TRAINING_EVENTS = replace(EVENTS_CLEAN, partition_by=(), constraints=None)
+
+
+@dataclass
+class MethodFigures:
+    """What one method scored on one task."""
+
+    metrics: list[tuple[str, str | None, float, int | None]]  # (metric, category, value, queries)
+    scores: pd.DataFrame  # sample of (score, is_hit)
+
+
+def config_hash(config: AppConfig) -> str:
+    """sha256 prefix of every setting that shapes the lists (paths and Spark tuning excluded)."""
+    settings = config.model_dump(mode="json", include=HASHED_SECTIONS)
+    settings["input"] = {k: v for k, v in settings["input"].items() if k != "path"}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def dataset_name(config: AppConfig) -> str:
+    if config.input.source == "sample":
+        return f"sample(events={config.sample.events}, seed={config.sample.seed})"
+    return f"{config.input.source}({Path(config.input.path or '').name})" if config.input.path else config.input.source
+
+
+def training_config(config: AppConfig, root: str) -> AppConfig:
+    """The same config with its lakehouse (and so checkpoints, GX and staging) under `root`."""
+    lakehouse = config.lakehouse.model_copy(update={"root": root, "database": None})
+    return config.model_copy(update={"lakehouse": lakehouse, "crosssell": config.crosssell.model_copy(
+        update={"export_json": False})})  # fmt: skip
+
+
+def publish_training_inputs(main: Lakehouse, training: Lakehouse, cut: datetime) -> tuple[int, int]:
+    """events_clean before the cut, and the whole catalogue, into the training lakehouse."""
+    events = main.read(EVENTS_CLEAN.name).transform(before(cut))
+    training.publish(TRAINING_EVENTS, events)
+    training.publish(ITEMS_CLEAN, main.read(ITEMS_CLEAN.name))
+    training.publish(CATEGORIES, main.read(CATEGORIES.name))
+    stats = training.read(EVENTS_CLEAN.name).agg(F.count(F.lit(1)), F.countDistinct(USER_ID)).first()
+    assert stats is not None
+    return int(stats[0]), int(stats[1])
+
+
+def score_method(
+    task: Task, recs_by_key: DataFrame, catalogue: DataFrame, item_users: DataFrame, n_users: int, k: int
+) -> MethodFigures:
+    """Every metric of one method on one task (the same code for the pipeline and each baseline)."""
+    recs = task.queries.select(M.QUERY, KEY).join(recs_by_key, KEY).drop(KEY)
+    no_category, no_count = F.lit(None).cast("string").alias(M.CATEGORY), F.lit(None).cast("long").alias(M.QUERIES)
+    figures = (
+        M.accuracy(recs, task.truth, k).select(M.METRIC, no_category, M.VALUE, M.QUERIES)
+        .unionByName(M.catalogue_coverage(recs, catalogue, k).select(M.METRIC, no_category, M.VALUE, no_count))
+        .unionByName(M.intra_list_diversity(recs, k).select(M.METRIC, no_category, M.VALUE, no_count))
+        .unionByName(M.novelty(recs, item_users, n_users, k).select(M.METRIC, no_category, M.VALUE, no_count))
+        .unionByName(
+            M.per_category_hit_rate(recs, task.truth, k).select(
+                F.lit(M.HIT_RATE).alias(M.METRIC), M.CATEGORY, M.VALUE, M.QUERIES
+            )
+        )
+    )  # fmt: skip
+    rows = [
+        (r[M.METRIC], r[M.CATEGORY], float(r[M.VALUE]), None if r[M.QUERIES] is None else int(r[M.QUERIES]))
+        for r in figures.collect()
+    ]
+    sample = (
+        M.mark_hits(recs, task.truth, k)
+        .orderBy(F.xxhash64(M.QUERY, M.ITEM))
+        .limit(SCORE_SAMPLE_ROWS)
+        .select(M.SCORE, M.IS_HIT)
+        .toPandas()
+    )
+    return MethodFigures(rows, sample)
+
+
+def _keys(task: Task) -> DataFrame:
+    return task.queries.select(KEY, EXCLUDED_CATEGORIES, EXCLUDED_ITEMS).dropDuplicates([KEY])
+
+
+def _planted_tasks(spark: SparkSession, config: AppConfig, attributes: DataFrame) -> list[Task]:
+    """Sample world only: each planted complement kind as an anchor task (recovery of the planted truth)."""
+    path = Path(config.sample.path).joinpath(*PLANTED_FILE)
+    if config.input.source != "sample" or not path.exists():
+        return []
+    truth = spark.read.parquet(str(path.resolve()))
+    anchors = attributes.select(F.col(M.ITEM).alias(KEY), F.col(M.ITEM_CATEGORY).alias("_anchor_category"))
+    tasks = []
+    for kind in sorted(r["kind"] for r in truth.select("kind").distinct().collect()):
+        pairs = (
+            truth.where(F.col("kind") == kind)
+            .select(F.col(ANCHOR_ITEM_ID).alias(KEY), F.col("complement_item_id").alias(M.ITEM))
+            .join(anchors, KEY)
+            .join(attributes.select(M.ITEM, M.ITEM_CATEGORY), M.ITEM)
+            .where(F.col(M.ITEM_CATEGORY) != F.col("_anchor_category"))
+        )
+        queries = pairs.select(
+            F.col(KEY).alias(M.QUERY), KEY, F.array("_anchor_category").alias(EXCLUDED_CATEGORIES),
+            F.array(KEY).alias(EXCLUDED_ITEMS),
+        ).distinct()  # fmt: skip
+        tasks.append(Task(f"planted_{kind}", queries, pairs.select(F.col(KEY).alias(M.QUERY), M.ITEM, M.ITEM_CATEGORY)))
+    return tasks
+
+
+def _report_dir(lake: Lakehouse, run: Run) -> Path:
+    base = lake.root if not urlparse(lake.root).scheme else "."  # plots need a local folder
+    return Path(base) / "_reports" / "evaluation" / run.run_id
+
+
+def score_all(
+    spark: SparkSession,
+    config: AppConfig,
+    lake: Lakehouse,
+    train_lake: Lakehouse,
+    cut: datetime,
+    run: Run,
+    methods: set[str] | None = None,
+) -> tuple[dict[tuple[str, str], MethodFigures], dict[str, dict[str, int]]]:
+    """Build the tasks from the held-out events and score the chosen methods (None: all) on each."""
+    cfg, k, level = config.evaluation, config.evaluation.k, config.categories.cross_level
+    attributes = item_attributes(train_lake.read(ITEMS_CLEAN.name), level).select(M.ITEM, M.ITEM_CATEGORY)
+    training = train_lake.read(EVENTS_CLEAN.name)
+    events = lake.read(EVENTS_CLEAN.name)
+    held_out = lake.stage_intermediate("eval_held_out", events.transform(from_cut(cut)), run.run_id)
+    lines = lake.stage_intermediate(
+        "eval_training_lines", bought(training, cfg.basket_event_types, attributes), run.run_id
+    )
+    popularity = lake.stage_intermediate("eval_item_users", B.item_users(lines), run.run_id)
+    neighbours = lake.stage_intermediate(
+        "eval_cooccurrence", B.cooccurrence_neighbours(lines, cfg.cooccurrence_neighbours), run.run_id
+    )
+    item_users = popularity.select(M.ITEM, F.col(B.USERS).alias("users"))
+    buyers = popularity.agg(F.countDistinct(M.ITEM)).first()  # guards an empty training side
+    if buyers is None or not buyers[0]:
+        raise StageFailedError("no training purchases: the baselines have nothing to learn from")
+    n_buyers = lines.select(USER_ID).distinct().count()
+
+    als_items = (
+        train_lake.read("item_factors")
+        .where(F.col(FACTOR_SOURCE) == FACTOR_ALS)
+        .select(F.col(ITEM_ID).alias(M.ITEM), FEATURES)
+        .join(attributes, M.ITEM)
+    )
+    vectors = {
+        "anchor": als_items.select(F.col(M.ITEM).alias(KEY), FEATURES),
+        "user": train_lake.read("user_factors").select(F.col(USER_ID).alias(KEY), FEATURES),
+    }
+    seeds_user = lines.select(F.col(USER_ID).alias(KEY), M.ITEM).distinct()
+    served = (M.ITEM, M.ITEM_CATEGORY, M.RANK, M.SCORE)
+    lists = {
+        "anchor": train_lake.read("item_cross_sell").select(F.col(ANCHOR_ITEM_ID).alias(KEY), *served),
+        "user": train_lake.read("user_cross_sell").select(F.col(USER_ID).alias(KEY), *served),
+    }
+
+    tasks = [
+        anchor_task(held_out, attributes, cfg.basket_event_types, cfg.min_basket_categories,
+                    cfg.max_anchor_queries, cfg.seed),
+        user_task(training, held_out, attributes, cfg.basket_event_types),
+        *_planted_tasks(spark, config, attributes),
+    ]  # fmt: skip
+    figures: dict[tuple[str, str], MethodFigures] = {}
+    task_sizes: dict[str, dict[str, int]] = {}
+    for task in tasks:
+        task = Task(
+            task.name,
+            lake.stage_intermediate(f"eval_{task.name}_queries", task.queries, run.run_id),
+            lake.stage_intermediate(f"eval_{task.name}_truth", task.truth, run.run_id),
+        )
+        kind = "user" if task.name == "user" else "anchor"
+        keys = lake.stage_intermediate(f"eval_{task.name}_keys", _keys(task), run.run_id)
+        seeds = seeds_user if kind == "user" else keys.select(KEY, F.col(KEY).alias(M.ITEM))
+        candidates = {
+            B.PIPELINE: lists[kind],
+            B.POPULARITY: B.global_popularity(keys, popularity, k, cfg.popularity_pool),
+            B.POPULARITY_ELIGIBLE: B.eligible_popularity(keys, popularity, k),
+            B.COOCCURRENCE: B.cooccurrence(keys, seeds, neighbours, k),
+            B.ALS: B.als_top_k(keys, vectors[kind], als_items, k, cosine=kind == "anchor"),
+        }
+        task_sizes[task.name] = {"queries": task.queries.count(), "keys": keys.count(), "relevant": task.truth.count()}
+        log.info("evaluate: task %s %s", task.name, task_sizes[task.name])
+        for method, recs in candidates.items():
+            if methods is not None and method not in methods:
+                continue
+            staged = lake.stage_intermediate(f"eval_{task.name}_{method}", recs, run.run_id)
+            figures[(task.name, method)] = score_method(task, staged, attributes, item_users, n_buyers, k)
+            log.info("evaluate: %s / %s done", task.name, method)
+
+    return figures, task_sizes
+
+
+def run_evaluation(spark: SparkSession, config: AppConfig, run: Run) -> StageResult:
+    """Split, retrain on the past, score pipeline and baselines on both tasks, record and report."""
+    cfg, k = config.evaluation, config.evaluation.k
+    lake = Lakehouse(spark, config.lakehouse)
+    missing = [t.name for t in (EVENTS_CLEAN, ITEMS_CLEAN, CATEGORIES) if not lake.exists(t.name)]
+    if missing:
+        raise StageFailedError(f"evaluate needs the published {missing} under {lake.root}: run `crosssell clean` first")
+    events = lake.read(EVENTS_CLEAN.name)
+    cut = cut_from(cfg, last_event_date(events))
+    training_root = f"{cfg.root or lake.root + '/_evaluation'}/{run.run_id}"
+    train_config = training_config(config, training_root)
+    train_lake = Lakehouse(spark, train_config.lakehouse)
+    n_events, n_users = publish_training_inputs(lake, train_lake, cut)
+    if n_events == 0:
+        raise StageFailedError(f"no events before the cut {cut}: move evaluation.cut_date later")
+    log.info("evaluate: cut %s, %s training events of %s users -> %s", cut, n_events, n_users, training_root)
+    stage_seconds = {name: pipeline.run_stage(name, spark, train_config, run).seconds for name in TRAINING_STAGES}
+
+    figures, task_sizes = score_all(spark, config, lake, train_lake, cut, run)
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    digest, dataset = config_hash(config), dataset_name(config)
+    rows = [
+        (run.run_id, now, digest, dataset, cut, task, method, metric, k, category, value, queries)
+        for (task, method), fig in figures.items()
+        for metric, category, value, queries in fig.metrics
+    ]
+    version = lake.append(EVALUATION, spark.createDataFrame(rows, EVALUATION.schema))
+    categories = lake.read(CATEGORIES.name).select(CATEGORY_ID, CATEGORY_NAME).collect()
+    names = {r[CATEGORY_ID]: r[CATEGORY_NAME] for r in categories}
+    report = write_report(
+        _report_dir(lake, run),
+        ReportInputs(
+            run_id=run.run_id, dataset=dataset, config_hash=digest, cut=cut, k=k,
+            training={"events": n_events, "users": n_users, "root": training_root, "stage_seconds": stage_seconds},
+            task_sizes=task_sizes,
+            figures=pd.DataFrame(rows, columns=EVALUATION.schema.fieldNames()),
+            scores={key: fig.scores for key, fig in figures.items()},
+            category_names=names,
+        ),
+    )  # fmt: skip
+    lake.drop_staging(run.run_id)
+    train_lake.drop_staging(run.run_id)
+    headline: dict[str, Any] = {
+        f"{task}/{method}": {m: round(v, 4) for m, c, v, _ in fig.metrics if c is None and m in (M.HIT_RATE, M.NDCG)}
+        for (task, method), fig in figures.items()
+    }
+    metrics = {"run_id": run.run_id, "cut": str(cut), "training_root": training_root, "tasks": task_sizes}
+    return StageResult(
+        stage=STAGE,
+        published={EVALUATION.name: version},
+        metrics={**metrics, "report": str(report), "headline": headline},
+    )

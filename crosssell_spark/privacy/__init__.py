@@ -1,0 +1,2 @@
+"""Privacy protection: keyed pseudonyms at ingestion, differential privacy on published counts,
+the privacy ledger and forgetting a user (README "Privacy")."""

@@ -1,0 +1,1 @@
+"""Near-real-time refresh: Structured Streaming from new clickstream to refreshed user lists."""

@@ -1,0 +1,319 @@
+"""The foreachBatch writer: one micro-batch -> quarantine, reconciliation, events_clean, refreshed users.
+
+Exactly-once: every Delta write of batch N carries `txnAppId` = <query name>-<query id> and
+`txnVersion` = N (writer options for appends and replaceWhere, the session confs for MERGE), so
+when a killed query replays batch N, the writes that had committed are skipped by Delta and the
+rest are done. The writes go in an order that keeps the audit exact on a replay: quarantine,
+then the reconciliation (counted before the events land), then the events MERGE (insert-only on
+event_date + event_id, idempotent in itself), then the refreshed user rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from delta.exceptions import DeltaConcurrentModificationException
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from crosssell_spark.cleaning.events import classify_events, clean_events, quarantined_events
+from crosssell_spark.cleaning.reconciliation import Reconciliation, reconciliation_rows
+from crosssell_spark.cleaning.stage import _outcome_counts
+from crosssell_spark.config import AppConfig
+from crosssell_spark.interest.id_maps import extend_id_map
+from crosssell_spark.interest.model_store import read_text
+from crosssell_spark.lakehouse import Lakehouse, TableSpec, conform
+from crosssell_spark.privacy.pseudonym import pseudonymise_ids
+from crosssell_spark.schemas import (
+    DETAIL,
+    EVENT_DATE,
+    FIRST_RUN_ID,
+    ITEM_ID,
+    RAW_EVENT_COLUMNS,
+    REASON,
+    RUN_DATE,
+    RUN_ID,
+    USER_ID,
+    USER_IDX,
+)
+from crosssell_spark.streaming.clean import header_matches, not_yet_written, readable_rows, unreadable_rows
+from crosssell_spark.streaming.refresh import RefreshContext, refresh_users
+from crosssell_spark.streaming.source import CORRUPT_RECORD, KAFKA_PREFIX, SOURCE_FILE, checkpoint_location
+from crosssell_spark.tables import (
+    EVENTS_CLEAN,
+    EVENTS_QUARANTINE,
+    ITEM_FACTORS,
+    ITEMS_CLEAN,
+    RECONCILIATION,
+    USER_CATEGORY_INTEREST,
+    USER_CROSS_SELL,
+    USER_FACTORS,
+    USER_ID_MAP,
+)
+
+log = logging.getLogger(__name__)
+INPUT_NAME = "stream_events"
+TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+COMMIT_ATTEMPTS = 3  # a commit that conflicts with a concurrent writer (e.g. a batch stage) is retried
+
+
+def with_retry(write: Callable[[], object], what: str) -> None:
+    """Run a Delta write, again after a conflict with a concurrent commit (a failed commit wrote nothing)."""
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            write()
+            return
+        except DeltaConcurrentModificationException as err:
+            if attempt == COMMIT_ATTEMPTS:
+                raise
+            log.warning("%s: concurrent commit (%s), retry %d", what, type(err).__name__, attempt)
+            time.sleep(attempt)
+
+
+@dataclass
+class BatchReport:
+    """What one micro-batch did and when (epoch seconds), for logs, the CLI summary and the bench."""
+
+    batch_id: int
+    files: list[str]
+    reconciliation: Reconciliation
+    touched_users: int
+    refreshed_users: int
+    started: float
+    events_written: float
+    finished: float
+    bad_files: list[str] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step, in order
+
+
+def stream_run_id(query_name: str, batch_id: int) -> str:
+    """`run_id` of the rows a micro-batch writes (quarantine, reconciliation, refreshed rows)."""
+    return f"stream-{query_name}-{batch_id}"
+
+
+def sql_string(value: str) -> str:
+    """A Spark SQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class StreamBatchWriter:
+    """Callable for `writeStream.foreachBatch`; keeps the refresh context between batches."""
+
+    def __init__(self, spark: SparkSession, config: AppConfig) -> None:
+        self.spark, self.config = spark, config
+        self.lake = Lakehouse(spark, config.lakehouse)
+        self.query_name = config.streaming.query_name
+        self.context: RefreshContext | None = None
+        self.reports: list[BatchReport] = []
+        self._app_id: str | None = None
+        self._phases: dict[str, float] = {}
+        self._last = 0.0
+        self._ensured: set[str] = set()
+
+    def _ensure(self, spec: TableSpec) -> None:
+        """Create (or evolve) a table once per process, not once per write."""
+        if spec.name not in self._ensured:
+            self.lake.ensure_table(spec)
+            self._ensured.add(spec.name)
+
+    def _mark(self, phase: str) -> None:
+        """Close the current step: its seconds go to the batch report."""
+        now = time.time()
+        self._phases[phase] = round(now - self._last, 3)
+        self._last = now
+
+    # --- idempotent Delta writes --------------------------------------------------------------
+
+    @property
+    def app_id(self) -> str:
+        """<query name>-<query id>: a new checkpoint (batch ids from 0 again) is a new Delta app."""
+        if self._app_id is None:
+            metadata = read_text(self.spark, f"{checkpoint_location(self.config)}/metadata")
+            query_id = json.loads(metadata)["id"] if metadata else "unknown"
+            self._app_id = f"{self.query_name}-{query_id}"
+        return self._app_id
+
+    def _append(self, spec: TableSpec, df: DataFrame, batch_id: int) -> None:
+        self._ensure(spec)
+        writer = (
+            conform(df, spec.schema)
+            .write.format("delta")
+            .mode("append")
+            .option("txnAppId", self.app_id)
+            .option("txnVersion", batch_id)
+        )
+        with_retry(lambda: writer.save(self.lake.path(spec.name)), spec.name)
+
+    def _replace_users(self, spec: TableSpec, df: DataFrame, users: Sequence[str], batch_id: int) -> None:
+        """Replace every row of `users` in one commit (rows of other users are untouched)."""
+        self._ensure(spec)
+        writer = (
+            conform(df, spec.schema)
+            .write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", f"{USER_ID} IN ({', '.join(sql_string(u) for u in users)})")
+            .option("txnAppId", self.app_id)
+            .option("txnVersion", batch_id)
+        )
+        with_retry(lambda: writer.save(self.lake.path(spec.name)), spec.name)
+
+    def _merge_events(self, events: DataFrame, dates: Sequence[str], batch_id: int) -> None:
+        """Insert events whose (event_date, event_id) is not there yet; the date list prunes partitions."""
+        self._ensure(EVENTS_CLEAN)
+        in_dates = f"t.{EVENT_DATE} IN ({', '.join(f'DATE {sql_string(d)}' for d in dates)})"
+        condition = f"{in_dates} AND t.{EVENT_DATE} = s.{EVENT_DATE} AND t.event_id = s.event_id"
+        conf = self.spark.conf
+        conf.set(TXN_APP_ID_CONF, self.app_id)
+        conf.set(TXN_VERSION_CONF, str(batch_id))
+        try:
+            merge = (
+                DeltaTable.forPath(self.spark, self.lake.path(EVENTS_CLEAN.name))
+                .alias("t")
+                .merge(conform(events, EVENTS_CLEAN.schema).alias("s"), condition)
+                .whenNotMatchedInsertAll()
+            )
+            with_retry(merge.execute, EVENTS_CLEAN.name)
+        finally:
+            conf.unset(TXN_APP_ID_CONF)
+            conf.unset(TXN_VERSION_CONF)
+
+    # --- one micro-batch ------------------------------------------------------------------------
+
+    def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
+        started = self._last = time.time()
+        self._phases = {}
+        batch = batch_df.persist()
+        try:
+            self._process(batch, int(batch_id), started)
+        finally:
+            batch.unpersist()
+
+    def _process(self, batch: DataFrame, batch_id: int, started: float) -> None:
+        cfg, run_id = self.config, stream_run_id(self.query_name, batch_id)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        per_file = (
+            batch.groupBy(SOURCE_FILE)
+            .agg(F.count(F.lit(1)).alias("rows"), F.count(CORRUPT_RECORD).alias("corrupt"))
+            .collect()
+        )
+        files = sorted(r[SOURCE_FILE] for r in per_file)
+        for r in per_file:
+            if r["corrupt"]:
+                log.warning("batch %d: %s has %d unparseable rows of %d (quarantined)",
+                            batch_id, r[SOURCE_FILE], r["corrupt"], r["rows"])  # fmt: skip
+        bad_files = self._bad_header_files(files)
+
+        known_items = self.lake.read(ITEMS_CLEAN.name).select(ITEM_ID)
+        # ids are pseudonymised exactly as the batch job does it, before anything is written
+        readable = batch.transform(readable_rows(bad_files)).transform(pseudonymise_ids(cfg.privacy))
+        classified = readable.transform(classify_events(cfg.cleaning, known_items, now)).localCheckpoint()
+        sessions = f"{self.query_name}-{batch_id}-"  # derived session ids never collide with the batch job's
+        clean = clean_events(classified, cfg.cleaning.session_gap_minutes, sessions).localCheckpoint()
+        dates = [str(r[0]) for r in clean.select(EVENT_DATE).distinct().collect()]
+        existing = self.lake.read(EVENTS_CLEAN.name).where(F.col(EVENT_DATE).isin(dates))
+        new = clean.transform(not_yet_written(existing)).localCheckpoint()
+        unreadable = batch.transform(unreadable_rows(bad_files, keep_text=not cfg.privacy.pseudonymise))
+        quarantine = (
+            unreadable.transform(pseudonymise_ids(cfg.privacy))
+            .unionByName(quarantined_events(classified).select(*RAW_EVENT_COLUMNS, REASON, DETAIL))
+            .select("*", F.lit(run_id).alias(RUN_ID), F.lit(None).cast("date").alias(RUN_DATE))  # no daily slice
+        )
+
+        outcomes = _outcome_counts(classified)
+        rows_read, rows_quarantined = batch.count(), quarantine.count()
+        rows_clean, rows_all_clean = new.count(), clean.count()
+        check = Reconciliation(
+            input_name=INPUT_NAME,
+            rows_read=rows_read,
+            rows_clean=rows_clean,
+            rows_quarantined=rows_quarantined,
+            rows_duplicate=outcomes.get("_duplicate", 0) + rows_all_clean - rows_clean,
+        )
+        (log.info if check.balanced else log.error)("batch %d: %s", batch_id, check.describe())
+
+        self._mark("clean")
+        self._append(EVENTS_QUARANTINE, quarantine, batch_id)
+        self._append(RECONCILIATION, reconciliation_rows(self.spark, [check], run_id, now), batch_id)
+        self._mark("audit_writes")
+        if dates:
+            self._merge_events(new, dates, batch_id)
+        events_written = time.time()
+        self._mark("events_merge")
+
+        touched = sorted(r[0] for r in clean.select(USER_ID).distinct().collect())
+        refreshed = self._refresh(touched, run_id, batch_id, now) if cfg.streaming.refresh and touched else 0
+        report = BatchReport(batch_id, files, check, len(touched), refreshed, started, events_written, time.time(),
+                             bad_files, dict(self._phases))  # fmt: skip
+        self.reports.append(report)
+        log.info("batch %d: %d files, %d users refreshed, %.1f s %s", batch_id, len(files), refreshed,
+                 report.finished - started, report.phases)  # fmt: skip
+
+    def _bad_header_files(self, files: Sequence[str]) -> list[str]:
+        """CSV files whose header row is not the contract's columns in order."""
+        if self.config.streaming.source != "file" or self.config.streaming.format != "csv":
+            return []
+        bad = []
+        for path in files:
+            if path.startswith(KAFKA_PREFIX):
+                continue
+            header = self._first_line(path)
+            if header is not None and not header_matches(header):
+                log.error("%s: header %r is not %s; the file is quarantined", path, header, ",".join(RAW_EVENT_COLUMNS))
+                bad.append(path)
+        return bad
+
+    def _first_line(self, path: str) -> str | None:
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+        fs = hadoop_path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(fs.open(hadoop_path), "UTF-8"))
+        try:
+            line = reader.readLine()
+            return None if line is None else str(line)
+        finally:
+            reader.close()
+
+    # --- refresh --------------------------------------------------------------------------------
+
+    def _refresh_context(self) -> RefreshContext:
+        """The loaded context, reloaded when a batch run has published new item factors."""
+        version = self.lake.version(ITEM_FACTORS.name)
+        if self.context is None or self.context.item_factors_version != version:
+            if self.context is not None:
+                self.context.release()
+            self.context = RefreshContext.load(self.spark, self.config, self.lake)
+        return self.context
+
+    def _refresh(self, users: list[str], run_id: str, batch_id: int, now: datetime) -> int:
+        context = self._refresh_context()
+        self._mark("refresh_context")
+        touched = self.spark.createDataFrame([(u,) for u in users], f"{USER_ID} string")
+        user_map = self.lake.read(USER_ID_MAP.name)
+        extended = touched.transform(extend_id_map(user_map, USER_ID, USER_IDX, run_id))
+        self._append(USER_ID_MAP, extended.where(F.col(FIRST_RUN_ID) == run_id), batch_id)
+        ids = self.lake.read(USER_ID_MAP.name).join(F.broadcast(touched), USER_ID).select(USER_ID, USER_IDX)
+        user_events = self.lake.read(EVENTS_CLEAN.name).join(F.broadcast(touched), USER_ID).cache()
+        self._mark("id_map")
+        try:
+            rows = refresh_users(self.spark, self.config, context, user_events, ids, run_id, batch_id, now)
+            self._mark("fold_in")
+            if rows.user_ids:  # users without any weighted event keep their rows
+                for spec, df in (
+                    (USER_FACTORS, rows.user_factors),
+                    (USER_CATEGORY_INTEREST, rows.interest),
+                    (USER_CROSS_SELL, rows.user_lists),
+                ):
+                    self._replace_users(spec, df, rows.user_ids, batch_id)
+                    self._mark(spec.name)
+            rows.interest.unpersist()
+        finally:
+            user_events.unpersist()
+        return len(rows.user_ids)

@@ -1,0 +1,63 @@
+"""A micro-batch through the batch job's cleaning: malformed rows, classify, clean, already-seen events.
+
+Pure transforms; the batch job's rules (`cleaning.events`) are imported, not copied. What a
+stream adds: rows the reader could not parse (`malformed_record`), rows of a CSV file whose
+header is not the contract's (`bad_header`), and events an earlier batch already wrote (same
+`event_id`, counted as duplicates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from crosssell_spark.schemas import DETAIL, EVENT_DATE, EVENT_ID, RAW_EVENT_COLUMNS, REASON
+from crosssell_spark.streaming.source import CORRUPT_RECORD, SOURCE_FILE
+
+MALFORMED_RECORD = "malformed_record"
+BAD_HEADER = "bad_header"
+DETAIL_CHARS = 200  # raw text kept in `detail` of an unparseable row
+
+
+def _is_unreadable(bad_files: Sequence[str]) -> Column:
+    return F.col(CORRUPT_RECORD).isNotNull() | F.col(SOURCE_FILE).isin(*bad_files)
+
+
+def unreadable_rows(bad_files: Sequence[str], keep_text: bool = True) -> Callable[[DataFrame], DataFrame]:
+    """Rows that never reach the cleaning rules, as quarantine rows (raw columns, reason, detail).
+
+    Args:
+        keep_text: put the start of an unparseable line in `detail`; off when user ids are
+            pseudonymised, since the raw text may hold a real id.
+    """
+
+    def transform(batch: DataFrame) -> DataFrame:
+        reason = F.when(F.col(SOURCE_FILE).isin(*bad_files), F.lit(BAD_HEADER)).otherwise(F.lit(MALFORMED_RECORD))
+        raw = F.col(CORRUPT_RECORD)
+        shown = F.substring(raw, 1, DETAIL_CHARS) if keep_text else F.format_string("%d characters", F.length(raw))
+        text = F.coalesce(shown, F.lit("header not the contract's"))
+        return batch.filter(_is_unreadable(bad_files)).select(
+            *RAW_EVENT_COLUMNS,
+            reason.alias(REASON),
+            F.concat(F.col(SOURCE_FILE), F.lit(": "), text).alias(DETAIL),
+        )
+
+    return transform
+
+
+def readable_rows(bad_files: Sequence[str]) -> Callable[[DataFrame], DataFrame]:
+    """The contract columns of every row the cleaning rules judge."""
+    return lambda batch: batch.filter(~_is_unreadable(bad_files)).select(*RAW_EVENT_COLUMNS)
+
+
+def not_yet_written(existing: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Clean events whose (event_date, event_id) is not in `existing` (events_clean, pruned by date)."""
+    return lambda clean: clean.join(existing.select(EVENT_DATE, EVENT_ID), [EVENT_DATE, EVENT_ID], "left_anti")
+
+
+def header_matches(header: str) -> bool:
+    """A CSV header names the contract's columns in contract order (quotes, case, blanks ignored)."""
+    columns = [c.strip().strip('"').strip().lower() for c in header.lstrip("\ufeff").split(",")]
+    return columns == list(RAW_EVENT_COLUMNS)

@@ -1,0 +1,278 @@
+"""Fresh interest for the users a micro-batch touched: fold-in, category interest, user lists.
+
+`RefreshContext` holds what a refresh reads from the published batch tables (item factors and
+Y^T Y, the category candidates of the interest graph, popularity, similarity, item attributes),
+loaded once and reloaded when a batch run publishes new item factors. `refresh_users` then
+builds, for the touched users only, the same rows the batch stages build for everyone: it calls
+the batch code (`score_interest`, `allowed_user_categories`, `build_user_lists`), not a copy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, FloatType, IntegerType, StringType, StructField, StructType
+
+from crosssell_spark.config import AppConfig
+from crosssell_spark.crosssell.candidates import allowed_user_categories
+from crosssell_spark.crosssell.signals import category_names, category_shares, item_attributes, item_popularity
+from crosssell_spark.crosssell.stage import build_user_lists
+from crosssell_spark.interest.category_interest import (
+    ALS_SCORES_SCHEMA,
+    CategoryCandidates,
+    category_popularity,
+    item_categories,
+    observed_weights,
+    score_interest,
+    top_items_per_category,
+)
+from crosssell_spark.interest.interactions import build_interactions
+from crosssell_spark.interest.model_store import LATEST, METADATA, MODELS_DIR, read_text
+from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.schemas import (
+    EVENT_TS,
+    FACTOR_ALS,
+    FACTOR_SOURCE,
+    FEATURES,
+    HISTORY_ITEMS,
+    INTERACTION_WEIGHT,
+    ITEM_ID,
+    REFRESH_BATCH,
+    REFRESHED_AT,
+    RUN_ID,
+    USER_ID,
+    USER_IDX,
+)
+from crosssell_spark.streaming.foldin import fold_in_many, gram
+from crosssell_spark.tables import (
+    CATEGORIES,
+    EVENTS_CLEAN,
+    ITEM_FACTORS,
+    ITEM_SIMILARITY,
+    ITEMS_CLEAN,
+    USER_FACTORS,
+    USER_ID_MAP,
+)
+
+log = logging.getLogger(__name__)
+FOLDED_SCHEMA = StructType(
+    [
+        StructField(USER_ID, StringType(), False),
+        StructField(FEATURES, ArrayType(FloatType()), False),
+        StructField(HISTORY_ITEMS, IntegerType(), False),
+        StructField(USER_IDX, IntegerType(), False),
+    ]
+)
+REQUIRED_TABLES = (EVENTS_CLEAN, ITEMS_CLEAN, CATEGORIES, ITEM_FACTORS, ITEM_SIMILARITY, USER_ID_MAP, USER_FACTORS)
+
+
+@dataclass
+class RefreshContext:
+    """The published batch state a refresh scores against (cached DataFrames and driver arrays)."""
+
+    item_factors_version: int
+    item_position: dict[str, int]  # item_id -> row of `factors`
+    factors: np.ndarray  # (items, rank) float32, every item with factors (ALS-trained and fallback)
+    yty: np.ndarray  # Y^T Y over the ALS-trained rows
+    alpha: float
+    reg_param: float
+    reference_ts: datetime  # recency-decay clock of the published interactions (their newest event)
+    candidates: CategoryCandidates
+    item_category: DataFrame
+    category_popularity: DataFrame
+    item_factors: DataFrame
+    attributes: DataFrame
+    popularity: DataFrame
+    similarity: DataFrame
+    shares: DataFrame
+    names: DataFrame
+
+    @classmethod
+    def load(cls, spark: SparkSession, config: AppConfig, lake: Lakehouse) -> RefreshContext:
+        missing = [spec.name for spec in REQUIRED_TABLES if not lake.exists(spec.name)]
+        if missing:
+            raise RuntimeError(f"streaming refresh needs a batch run first; missing tables {missing}")
+        cfg, level = config.interest, config.categories.cross_level
+        version = int(lake.version(ITEM_FACTORS.name) or 0)
+        item_factors = lake.read(ITEM_FACTORS.name, version).select(ITEM_ID, FEATURES, FACTOR_SOURCE, "history_users")
+        local = _to_pandas(item_factors.select(ITEM_ID, FEATURES, FACTOR_SOURCE))
+        factors = np.stack(local[FEATURES].to_numpy()).astype(np.float32)
+        trained = (local[FACTOR_SOURCE] == FACTOR_ALS).to_numpy()
+        events, items = lake.read(EVENTS_CLEAN.name), lake.read(ITEMS_CLEAN.name)
+        newest = events.agg(F.max(EVENT_TS)).first()
+        reference = newest[0] if newest is not None and newest[0] is not None else datetime.now()
+        item_category = items.transform(item_categories(level)).cache()
+        attributes = item_attributes(items, level).cache()
+        popularity = item_popularity(events, attributes).cache()
+        alpha, reg = _trained_params(spark, lake, config)
+        context = cls(
+            item_factors_version=version,
+            item_position={item: n for n, item in enumerate(local[ITEM_ID])},
+            factors=factors,
+            yty=gram(factors[trained]),
+            alpha=alpha,
+            reg_param=reg,
+            reference_ts=reference,
+            candidates=CategoryCandidates.from_rows(
+                item_factors.transform(top_items_per_category(cfg.top_items_per_category, item_category)).collect()
+            ),
+            item_category=item_category,
+            category_popularity=events.transform(build_interactions(cfg, reference))
+            .transform(category_popularity(item_category))
+            .cache(),
+            item_factors=item_factors.select(ITEM_ID, FEATURES).cache(),
+            attributes=attributes,
+            popularity=popularity,
+            similarity=lake.read(ITEM_SIMILARITY.name).cache(),
+            shares=category_shares(popularity).cache(),
+            names=category_names(lake.read(CATEGORIES.name)).cache(),
+        )
+        log.info(
+            "refresh context: item_factors v%d, %d items (%d ALS-trained), alpha %s, reg %s",
+            version, len(factors), int(trained.sum()), alpha, reg,
+        )  # fmt: skip
+        return context
+
+    def release(self) -> None:
+        for df in (self.item_category, self.category_popularity, self.item_factors, self.attributes,
+                   self.popularity, self.similarity, self.shares, self.names):  # fmt: skip
+            df.unpersist()
+
+
+def _to_pandas(df: DataFrame) -> pd.DataFrame:
+    return cast(pd.DataFrame, df.toPandas())
+
+
+def _trained_params(spark: SparkSession, lake: Lakehouse, config: AppConfig) -> tuple[float, float]:
+    """alpha and regParam of the model behind the published factors (tuning may have changed them)."""
+    als = config.interest.als
+    latest = read_text(spark, f"{lake.root}/{MODELS_DIR}/{LATEST}")
+    metadata = read_text(spark, f"{lake.root}/{MODELS_DIR}/{latest.strip()}/{METADATA}") if latest else None
+    if not metadata:
+        return als.alpha, als.reg_param
+    params = json.loads(metadata).get("params", {})
+    return float(params.get("alpha", als.alpha)), float(params.get("reg_param", als.reg_param))
+
+
+@dataclass(frozen=True)
+class RefreshedRows:
+    """Rows to write for `user_ids`: the touched users with at least one weighted interaction."""
+
+    user_factors: DataFrame
+    interest: DataFrame
+    user_lists: DataFrame
+    user_ids: list[str]
+
+
+def fold_in_users(context: RefreshContext, interactions: pd.DataFrame) -> pd.DataFrame:
+    """(user_id, item_id, interaction_weight) rows -> (user_id, features, history_items) per user
+    with at least one item that has factors."""
+    known = interactions[ITEM_ID].map(context.item_position)
+    rows = interactions.assign(_pos=known).dropna(subset=["_pos"])
+    if rows.empty:
+        return pd.DataFrame({USER_ID: [], FEATURES: [], HISTORY_ITEMS: []})
+    users, factors = fold_in_many(
+        context.factors,
+        context.yty,
+        rows[USER_ID].to_numpy(dtype=object),
+        rows["_pos"].to_numpy(dtype=np.int64),
+        rows[INTERACTION_WEIGHT].to_numpy(dtype=np.float64),
+        context.alpha,
+        context.reg_param,
+    )
+    history = interactions.groupby(USER_ID)[ITEM_ID].nunique()
+    return pd.DataFrame({USER_ID: users, FEATURES: list(factors), HISTORY_ITEMS: history.loc[users].to_numpy()})
+
+
+def refresh_users(
+    spark: SparkSession,
+    config: AppConfig,
+    context: RefreshContext,
+    user_events: DataFrame,
+    user_ids: DataFrame,
+    run_id: str,
+    batch_id: int,
+    refreshed_at: datetime,
+) -> RefreshedRows:
+    """user_factors, user_category_interest and user_cross_sell rows of the users in `user_events`.
+
+    Args:
+        user_events: every events_clean row of the touched users (batch history plus streamed events).
+        user_ids: (user_id, user_idx) of those users, new ones included.
+    """
+    cfg = config.interest
+    newest = user_events.agg(F.max(EVENT_TS)).first()
+    reference = max(context.reference_ts, newest[0]) if newest is not None and newest[0] else context.reference_ts
+    interactions = user_events.transform(build_interactions(cfg, reference)).cache()
+    local = _to_pandas(interactions.select(USER_ID, ITEM_ID, INTERACTION_WEIGHT))
+    idx = _to_pandas(user_ids).set_index(USER_ID)[USER_IDX]
+    folded = fold_in_users(context, local[local[USER_ID].isin(idx.index)])
+    folded_idx = idx.loc[folded[USER_ID]].to_numpy(np.int32)
+    if folded.empty:
+        empty = spark.createDataFrame([], FOLDED_SCHEMA)
+        return RefreshedRows(empty, empty, empty, [])
+
+    scores = context.candidates.scores(np.stack(folded[FEATURES].to_numpy()), cfg.top_k_affinities)
+    categories = np.asarray(context.candidates.category_ids, dtype=object)
+    als_scores = spark.createDataFrame(
+        list(
+            zip(
+                np.repeat(folded_idx, len(categories)).tolist(),
+                np.tile(categories, len(folded)).tolist(),
+                scores.ravel().tolist(),
+                strict=True,
+            )
+        ),
+        ALS_SCORES_SCHEMA,
+    )
+    stamp = (
+        F.lit(refreshed_at).cast("timestamp").alias(REFRESHED_AT),
+        F.lit(batch_id).cast("long").alias(REFRESH_BATCH),
+    )
+    factors = spark.createDataFrame(
+        [
+            (str(user), [float(v) for v in features], int(history), int(idx))
+            for user, features, history, idx in zip(
+                folded[USER_ID], folded[FEATURES], folded[HISTORY_ITEMS], folded_idx, strict=True
+            )
+        ],
+        FOLDED_SCHEMA,
+    )
+    user_factors = factors.select(USER_ID, USER_IDX, FEATURES, HISTORY_ITEMS, F.lit(run_id).alias(RUN_ID))
+    interest = (
+        user_factors.select(USER_ID, USER_IDX, HISTORY_ITEMS)
+        .transform(
+            score_interest(
+                cfg,
+                context.category_popularity,
+                interactions.transform(observed_weights(context.item_category)),
+                als_scores,
+                context.candidates.without_als,
+                run_id,
+            )
+        )
+        .select("*", *stamp)
+        .cache()
+    )
+    lists = build_user_lists(
+        config.crosssell,
+        allowed_user_categories(interest, config.crosssell.user),
+        user_events,
+        context.similarity,
+        context.popularity,
+        context.attributes,
+        user_factors,
+        context.item_factors,
+        context.shares,
+        context.names,
+    ).select("*", F.lit(run_id).alias(RUN_ID), *stamp)
+    interactions.unpersist()
+    return RefreshedRows(user_factors, interest, lists, [str(u) for u in folded[USER_ID]])

@@ -1,0 +1,75 @@
+"""The streaming input: clickstream files landing in a folder (or a Kafka topic) in the input contract.
+
+Every source yields the contract's string columns plus `_corrupt_record` (the raw text of a line
+that could not be parsed) and `source_file` (where the row came from), so that a bad file becomes
+quarantine rows instead of stopping the query. JSON lines are read by field name: a missing field
+is null (the row is quarantined as `null_key` if it is a key), an extra field is ignored. CSV files
+must carry a header in the contract's column order; a file whose header differs is quarantined
+whole by the batch writer (`bad_header`), never mis-read by position.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from crosssell_spark.config import AppConfig
+from crosssell_spark.lakehouse import resolve_root
+from crosssell_spark.schemas import RAW_EVENT_COLUMNS, RAW_EVENTS_SCHEMA
+
+CORRUPT_RECORD = "_corrupt_record"
+SOURCE_FILE = "source_file"
+STREAM_EVENTS_SCHEMA = StructType([*RAW_EVENTS_SCHEMA.fields, StructField(CORRUPT_RECORD, StringType(), True)])
+KAFKA_PREFIX = "kafka:"
+
+
+def landing_dir(config: AppConfig) -> str:
+    """Folder the file source watches."""
+    return config.streaming.landing_dir or f"{resolve_root(config.lakehouse.root)}/_landing/stream"
+
+
+def checkpoint_location(config: AppConfig) -> str:
+    """The query's checkpoint (offsets and commits)."""
+    return config.streaming.checkpoint_dir or f"{resolve_root(config.lakehouse.root)}/_checkpoints/stream"
+
+
+def read_stream(spark: SparkSession, config: AppConfig) -> DataFrame:
+    """The configured streaming source as (contract columns..., _corrupt_record, source_file)."""
+    cfg = config.streaming
+    if cfg.source == "kafka":
+        return _read_kafka(spark, config)
+    reader = (
+        spark.readStream.format(cfg.format)
+        .schema(STREAM_EVENTS_SCHEMA)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+        .option("maxFilesPerTrigger", cfg.max_files_per_trigger)
+    )
+    if cfg.format == "csv":
+        # The header row is skipped; columns are checked against it per file by the batch writer.
+        reader = reader.option("header", "true").option("enforceSchema", "true")
+    stream = reader.options(**cfg.options).load(landing_dir(config))
+    return stream.select(*RAW_EVENT_COLUMNS, CORRUPT_RECORD, F.col("_metadata.file_path").alias(SOURCE_FILE))
+
+
+def _read_kafka(spark: SparkSession, config: AppConfig) -> DataFrame:
+    """Kafka messages whose value is one JSON event; `source_file` names topic, partition and offset."""
+    kafka = config.streaming.kafka
+    stream = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
+        .option("subscribe", kafka.topic)
+        .option("startingOffsets", kafka.starting_offsets)
+        .option("failOnDataLoss", "false")
+        .options(**kafka.options)
+        .load()
+    )
+    parsed = F.from_json(
+        F.col("value").cast("string"),
+        STREAM_EVENTS_SCHEMA,
+        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD},
+    )
+    origin = F.concat_ws("/", F.col("topic"), F.col("partition"), F.col("offset"))
+    events = stream.select(parsed.alias("e"), F.concat(F.lit(KAFKA_PREFIX), origin).alias(SOURCE_FILE))
+    return events.select("e.*", SOURCE_FILE).select(*RAW_EVENT_COLUMNS, CORRUPT_RECORD, SOURCE_FILE)

@@ -1,0 +1,285 @@
+"""`crosssell stream` on a copy of the sample pipeline's lakehouse: files land, tables change as a shop expects.
+
+Trigger availableNow, a temp landing folder. One module-scoped run covers clean events, duplicates,
+bad files and the refresh of touched users; a second, killed mid-batch in a subprocess and
+restarted, shows exactly-once writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from crosssell_spark.config import AppConfig
+from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.streaming.stage import run_stream
+from tests.conftest import PROJECT_ROOT, PipelineRun, make_test_config
+
+pytestmark = pytest.mark.integration
+NEW_USER = "stream-new-user-1"
+COPY_IGNORE = shutil.ignore_patterns("_staging", "_gx", "_exports", "_checkpoints", "_evaluation")
+
+
+def copy_lakehouse(sample_pipeline: PipelineRun, dest: Path) -> Path:
+    """A private copy of the shared fixture's lakehouse (the fixture itself is never written)."""
+    shutil.copytree(sample_pipeline.lake.root, dest, ignore=COPY_IGNORE)
+    return dest
+
+
+def stream_config(root: Path, *overrides: str) -> AppConfig:
+    return make_test_config(
+        root / "lakehouse",
+        f"streaming.landing_dir={root / 'landing'}",
+        f"streaming.checkpoint_dir={root / 'checkpoint'}",
+        "streaming.trigger=availableNow",
+        *overrides,
+    )
+
+
+def event(user: str, item: str, kind: str, ts: datetime, session: str = "s-stream") -> dict[str, str]:
+    return {
+        "user_id": user,
+        "item_id": item,
+        "event_type": kind,
+        "event_ts": ts.strftime("%Y-%m-%d %H:%M:%S"),
+        "session_id": session,
+        "quantity": "1",
+        "price": "",
+    }
+
+
+def land(landing: Path, name: str, lines: list[str]) -> None:
+    """Write beside the folder, then rename in: the file source never sees a half-written file."""
+    landing.mkdir(parents=True, exist_ok=True)
+    tmp = landing.parent / f".{name}.tmp"
+    tmp.write_text("".join(line + "\n" for line in lines))
+    os.replace(tmp, landing / name)
+
+
+def as_json(rows: list[dict[str, str]]) -> list[str]:
+    return [json.dumps(r) for r in rows]
+
+
+def snapshot(df: DataFrame) -> pd.DataFrame:
+    return df.toPandas()
+
+
+@dataclass
+class Streamed:
+    config: AppConfig
+    lake: Lakehouse
+    user: str  # an existing user who buys their rank-1 item and a well-connected anchor
+    bought_top: str
+    anchor: str
+    neighbours: set[str]
+    resent_user: str  # whose batch event was sent again: touched, though nothing new was written
+    expected_new_events: int
+    lines_landed: int
+    before_lists: DataFrame  # user_cross_sell before, materialised
+    before_events: int
+    before_quarantine: int
+
+
+@pytest.fixture(scope="module")
+def streamed(spark: SparkSession, sample_pipeline: PipelineRun, tmp_path_factory: pytest.TempPathFactory) -> Streamed:
+    root = tmp_path_factory.mktemp("stream")
+    copy_lakehouse(sample_pipeline, root / "lakehouse")
+    config = stream_config(root, "streaming.max_files_per_trigger=3")
+    lake = Lakehouse(spark, config.lakehouse)
+
+    similarity = lake.read("item_similarity").filter("is_behavioural")
+    anchor = similarity.groupBy("item_a").agg(F.max("co_users").alias("n")).orderBy(F.desc("n"), "item_a").first()[0]
+    neighbours = {r[0] for r in similarity.filter(F.col("item_a") == anchor).select("item_b").collect()}
+    bought = lake.read("events_clean").filter("event_type = 'purchase'").select("user_id", "item_id")
+    top = (
+        lake.read("user_cross_sell")
+        .filter("rank = 1")
+        .join(bought.filter(F.col("item_id") == anchor).select("user_id"), "user_id", "left_anti")
+        .orderBy("user_id")
+        .first()
+    )
+    user, bought_top = top["user_id"], top["item_id"]
+    existing = lake.read("events_clean").orderBy("event_id").first()
+    newest = lake.read("events_clean").agg(F.max("event_ts")).first()[0]
+    t = newest + timedelta(hours=1)
+
+    user_events = [event(user, bought_top, "purchase", t), event(user, anchor, "purchase", t + timedelta(minutes=5))]
+    new_user = [
+        event(NEW_USER, anchor, "view", t, "s-new"),
+        event(NEW_USER, anchor, "purchase", t + timedelta(minutes=1), "s-new"),
+    ]
+    resent = {  # a batch event sent again: MERGE on event keys keeps one copy
+        "user_id": existing["user_id"],
+        "item_id": existing["item_id"],
+        "event_type": existing["event_type"],
+        "event_ts": existing["event_ts"].strftime("%Y-%m-%d %H:%M:%S"),
+        "session_id": existing["session_id"],
+        "quantity": str(existing["quantity"]),
+        "price": "" if existing["price"] is None else str(existing["price"]),
+    }
+    extra = {**event(NEW_USER, bought_top, "view", t + timedelta(minutes=2), "s-new"), "coupon": "X1"}
+    missing = {k: v for k, v in event(NEW_USER, anchor, "cart", t).items() if k != "item_id"}
+    landing = root / "landing"
+    before_lists = lake.read("user_cross_sell").localCheckpoint()
+    before_events, before_quarantine = lake.read("events_clean").count(), lake.read("events_quarantine").count()
+    land(landing, "01-user.json", as_json(user_events))
+    land(landing, "02-new-user.json", as_json(new_user))
+    land(landing, "03-malformed.json", [json.dumps(user_events[0]), '{"user_id": "broken", "item_id": '])
+    land(landing, "04-empty.json", [])
+    land(landing, "05-columns.json", as_json([extra, missing, resent]))
+
+    result = run_stream(spark, config)
+    assert result.metrics["batches"] == 2
+    return Streamed(
+        config=config,
+        lake=lake,
+        user=user,
+        bought_top=bought_top,
+        anchor=anchor,
+        neighbours=neighbours,
+        resent_user=existing["user_id"],
+        expected_new_events=5,  # user 2 + new user 2 + the extra-column row
+        lines_landed=2 + 2 + 2 + 0 + 3,
+        before_lists=before_lists,
+        before_events=before_events,
+        before_quarantine=before_quarantine,
+    )
+
+
+def test_new_events_merge_once_and_every_landed_row_is_accounted_for(streamed: Streamed):
+    lake = streamed.lake
+    events = lake.read("events_clean")
+    assert events.count() == streamed.before_events + streamed.expected_new_events
+    assert events.select("event_id").distinct().count() == events.count()
+    audit = lake.read("reconciliation").filter(F.col("run_id").startswith("stream-")).collect()
+    assert len(audit) == 2 and all(r["balanced"] for r in audit)
+    assert sum(r["rows_read"] for r in audit) == streamed.lines_landed
+    assert sum(r["rows_clean"] for r in audit) == streamed.expected_new_events
+    # the copy of user_events[0] in the malformed file and the re-sent batch event
+    assert sum(r["rows_duplicate"] for r in audit) == 2
+
+
+def test_bad_files_become_quarantine_rows_and_never_stop_the_stream(streamed: Streamed):
+    quarantine = streamed.lake.read("events_quarantine").filter(F.col("run_id").startswith("stream-"))
+    reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
+    assert reasons == {"malformed_record": 1, "null_key": 1}
+    malformed = quarantine.filter("reason = 'malformed_record'").first()
+    assert "03-malformed.json" in malformed["detail"] and '"broken"' in malformed["detail"]
+    assert streamed.lake.read("events_quarantine").count() == streamed.before_quarantine + 2
+
+
+def test_a_buyer_sees_the_anchors_complements_and_never_what_they_just_bought(streamed: Streamed):
+    """A long-time shopper: the anchor's bought-together items enter their list beside their interests."""
+    lists = streamed.lake.read("user_cross_sell")
+    mine = lists.filter(F.col("user_id") == streamed.user).orderBy("rank").collect()
+    items = [r["item_id"] for r in mine]
+    assert streamed.bought_top not in items and streamed.anchor not in items
+    # one rewrite by the batch that read their events (files of one trigger go in modification-time order)
+    assert len({(r["refreshed_at"], r["refresh_batch"]) for r in mine}) == 1 and mine[0]["refresh_batch"] in (0, 1)
+    complements = [r for r in mine if r["anchor_item_id"] == streamed.anchor and r["item_id"] in streamed.neighbours]
+    assert complements, [(r["rank"], r["item_id"], r["source"], r["anchor_item_id"]) for r in mine]
+    assert all("BOUGHT_TOGETHER" in r["reason_codes"] or "SIMILAR_CONTENT" in r["reason_codes"] for r in complements)
+
+
+def test_a_user_first_seen_in_the_stream_gets_a_list_from_their_first_events(streamed: Streamed):
+    lake = streamed.lake
+    new = lake.read("user_cross_sell").filter(F.col("user_id") == NEW_USER).orderBy("rank").collect()
+    assert len(new) == streamed.config.crosssell.k
+    anchor, neighbours = streamed.anchor, streamed.neighbours
+    complements = [r["rank"] for r in new if r["anchor_item_id"] == anchor and r["item_id"] in neighbours]
+    assert complements and min(complements) <= 3  # what goes with their first purchase, at the top
+    assert streamed.anchor not in {r["item_id"] for r in new}
+    interest = lake.read("user_category_interest").filter(F.col("user_id") == NEW_USER).collect()
+    assert interest and all(r["refresh_batch"] is not None and r["refreshed_at"] is not None for r in interest)
+    assert lake.read("user_factors").filter(F.col("user_id") == NEW_USER).count() == 1
+    assert lake.read("user_id_map").filter(F.col("user_id") == NEW_USER).count() == 1
+
+
+def test_untouched_users_keep_their_rows_exactly(streamed: Streamed):
+    touched = [streamed.user, NEW_USER, streamed.resent_user]
+    after = streamed.lake.read("user_cross_sell").filter(~F.col("user_id").isin(touched))
+    before = streamed.before_lists.filter(~F.col("user_id").isin(touched))
+    assert after.exceptAll(before).count() == 0 and before.exceptAll(after).count() == 0
+    assert after.filter(F.col("refreshed_at").isNotNull()).count() == 0
+
+
+def test_a_stream_killed_mid_batch_and_restarted_writes_every_event_once(
+    spark: SparkSession, sample_pipeline: PipelineRun, tmp_path: Path
+):
+    copy_lakehouse(sample_pipeline, tmp_path / "lakehouse")
+    config = stream_config(tmp_path, "streaming.max_files_per_trigger=1")
+    lake = Lakehouse(spark, config.lakehouse)
+    items = [r[0] for r in lake.read("items_clean").orderBy("item_id").select("item_id").limit(40).collect()]
+    start = lake.read("events_clean").agg(F.max("event_ts")).first()[0] + timedelta(hours=2)
+    before = lake.read("events_clean").count()
+    for f in range(4):
+        rows = [
+            event(f"kill-user-{f}-{u}", items[(f * 7 + u * 3 + n) % len(items)], "purchase",
+                  start + timedelta(minutes=f * 60 + u * 5 + n), f"k{f}-{u}")
+            for u in range(5)
+            for n in range(4)
+        ]  # fmt: skip
+        land(tmp_path / "landing", f"{f:02d}.json", as_json(rows))
+
+    overrides = [
+        f"lakehouse.root={tmp_path / 'lakehouse'}",
+        f"streaming.landing_dir={tmp_path / 'landing'}",
+        f"streaming.checkpoint_dir={tmp_path / 'checkpoint'}",
+        "streaming.max_files_per_trigger=1",
+        "spark.master=local[1]",
+        "spark.shuffle_partitions=2",
+        "spark.log_level=ERROR",
+        "spark.conf={spark.ui.enabled: 'false'}",
+    ]
+    command = [sys.executable, "-m", "crosssell_spark.cli", "stream", "--available-now"]
+    command += [arg for o in overrides for arg in ("--set", o)]
+    child_log = tmp_path / "child.log"
+    with child_log.open("w") as out:
+        child = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
+    recon_log = tmp_path / "lakehouse" / "reconciliation" / "_delta_log"
+    try:
+        deadline = time.monotonic() + 600  # generous: the child JVM starts slowly on a loaded machine
+        while time.monotonic() < deadline and not _committed_txn(recon_log, 1):
+            assert child.poll() is None, "the stream ended before it was killed:\n" + child_log.read_text()[-3000:]
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)  # batch 1 has written its audit row, not yet its events
+    finally:
+        child.kill()
+        child.wait()
+    assert _committed_txn(recon_log, 1)
+    assert not (tmp_path / "checkpoint" / "commits" / "1").exists(), "batch 1 was not interrupted"
+
+    run_stream(spark, config)
+
+    events = lake.read("events_clean")
+    assert events.count() == before + 4 * 5 * 4
+    assert events.select("event_id").distinct().count() == events.count()
+    audit = lake.read("reconciliation").filter(F.col("run_id").startswith("stream-"))
+    assert sorted(r["run_id"] for r in audit.collect()) == [f"stream-crosssell_stream-{b}" for b in range(4)]
+    assert audit.agg(F.sum("rows_clean")).first()[0] == 4 * 5 * 4
+    lists = lake.read("user_cross_sell").filter(F.col("user_id").startswith("kill-user-"))
+    assert lists.select("user_id").distinct().count() == 20
+    assert lists.groupBy("user_id", "rank").count().filter("count > 1").count() == 0
+
+
+def _committed_txn(delta_log: Path, version: int) -> bool:
+    """A commit of this table carries the stream's txn for batch `version`."""
+    for commit in sorted(delta_log.glob("*.json")) if delta_log.exists() else []:
+        for line in commit.read_text().splitlines():
+            txn = json.loads(line).get("txn")
+            if txn and txn.get("version") == version:
+                return True
+    return False

@@ -1,0 +1,60 @@
+"""Micro-batch transforms: unreadable rows to quarantine, readable rows to the rules, already-written events."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StringType, StructField, StructType
+
+from crosssell_spark.schemas import RAW_EVENT_COLUMNS
+from crosssell_spark.streaming.clean import (
+    BAD_HEADER,
+    MALFORMED_RECORD,
+    header_matches,
+    not_yet_written,
+    readable_rows,
+    unreadable_rows,
+)
+from crosssell_spark.streaming.source import SOURCE_FILE, STREAM_EVENTS_SCHEMA
+
+BATCH_SCHEMA = StructType([*STREAM_EVENTS_SCHEMA.fields, StructField(SOURCE_FILE, StringType())])
+
+
+def _batch(spark: SparkSession) -> DataFrame:
+    good = ("u1", "i1", "view", "2026-11-01 10:00:00", "s1", "1", "")
+    rows = [
+        (*good, None, "file:/in/a.json"),
+        (*[None] * 7, '{"user_id": "u9", "item', "file:/in/a.json"),
+        ("u2", "i2", "view", "2026-11-01 10:00:00", "s2", "1", "", None, "file:/in/b.csv"),
+    ]
+    return spark.createDataFrame(rows, BATCH_SCHEMA)
+
+
+def test_unparseable_lines_and_files_with_a_wrong_header_are_quarantined_with_their_file(spark: SparkSession):
+    batch = _batch(spark)
+    rows = {r["reason"]: r for r in batch.transform(unreadable_rows(["file:/in/b.csv"])).collect()}
+    assert set(rows) == {MALFORMED_RECORD, BAD_HEADER}
+    assert rows[MALFORMED_RECORD]["detail"] == 'file:/in/a.json: {"user_id": "u9", "item'
+    assert rows[BAD_HEADER]["user_id"] == "u2" and rows[BAD_HEADER]["detail"].startswith("file:/in/b.csv")
+    readable = batch.transform(readable_rows(["file:/in/b.csv"]))
+    assert readable.columns == list(RAW_EVENT_COLUMNS) and [r["user_id"] for r in readable.collect()] == ["u1"]
+
+
+def test_raw_text_is_withheld_when_ids_are_pseudonymised(spark: SparkSession):
+    row = _batch(spark).transform(unreadable_rows([], keep_text=False)).first()
+    assert row["detail"] == "file:/in/a.json: 23 characters" and "u9" not in row["detail"]
+
+
+def test_events_already_written_are_not_written_again(spark: SparkSession):
+    schema = "event_id string, event_date date, user_id string"
+    clean = spark.createDataFrame([("e1", date(2026, 11, 1), "u1"), ("e2", date(2026, 11, 1), "u2")], schema)
+    existing = spark.createDataFrame([("e1", date(2026, 11, 1), "u1"), ("e2", date(2026, 11, 2), "u2")], schema)
+    assert [r["event_id"] for r in clean.transform(not_yet_written(existing)).collect()] == ["e2"]
+
+
+def test_a_csv_header_must_name_the_contract_columns_in_order():
+    assert header_matches("user_id,item_id,event_type,event_ts,session_id,quantity,price")
+    assert header_matches('\ufeff"USER_ID", item_id,event_type,event_ts,session_id,quantity,price')
+    assert not header_matches("item_id,user_id,event_type,event_ts,session_id,quantity,price")
+    assert not header_matches("user_id,item_id,event_type,event_ts")
