@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 CONF ?= conf/local.yaml
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2  # pytest-xdist workers for `make test`; the sample-pipeline tests share one
 AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 DIST_STAMP := dist/manifest.json
 PACKAGE_SOURCES := $(shell find crosssell_spark jobs deploy -name '*.py' 2>/dev/null) conf/base.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-cluster lint typecheck generate bench clean package cluster-demo airflow-venv
+.PHONY: help install run test test-all test-cluster lint typecheck generate bench clean package cluster-demo airflow-venv
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,13 +32,16 @@ run: $(STAMP)  ## run the whole pipeline on the built-in sample world into ./lak
 	$(BIN)/crosssell run-all --conf $(CONF)
 
 test: $(STAMP) $(DIST_STAMP) $(AIRFLOW_STAMP)  ## run the test suite (unit + integration + airflow; not the cluster tests)
-	$(BIN)/pytest -m "not cluster" $(PYTEST_ARGS)
+	$(BIN)/python -m crosssell_spark.session  # Delta jars into the Ivy cache before workers start
+	$(BIN)/pytest -m "not cluster" -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-cluster: $(STAMP) $(DIST_STAMP)  ## the standalone-cluster tests (master + 2 workers, worker kill): slow, ~10 min
 	$(BIN)/pytest -m cluster $(PYTEST_ARGS)
 
+test-all: test test-cluster  ## make test, then the standalone-cluster tests (what CI runs)
+
 lint: $(STAMP)  ## ruff
-	$(BIN)/ruff check crosssell_spark jobs tests
+	$(BIN)/ruff check crosssell_spark jobs tests bench deploy
 
 typecheck: $(STAMP)  ## mypy
 	$(BIN)/mypy

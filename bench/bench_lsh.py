@@ -21,19 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, Observation, SparkSession
-from pyspark.sql import functions as F
 
 from crosssell_spark.cleaning.catalogue import classify_items, clean_items
 from crosssell_spark.config import AppConfig, load_config
 from crosssell_spark.schemas import ITEM_A, ITEM_B
 from crosssell_spark.session import get_spark
 from crosssell_spark.similarity.minhash import (
-    band_signatures,
-    candidate_pairs,
-    capped_buckets,
     exact_pairs,
-    fit_minhash,
-    similar_pairs,
+    lsh_pairs,
+    min_hash_signatures,
     vectorise,
 )
 from crosssell_spark.similarity.tokens import TOKEN, content_features, item_tokens, stop_words
@@ -81,24 +77,20 @@ def measure(spark: SparkSession, config: AppConfig, items: int, scratch: Path) -
 
     observed = Observation(f"candidates_{items}")
     started = time.perf_counter()
-    vectors = features.transform(vectorise(cfg))
-    model = fit_minhash(cfg, vectors)
     # as in the stage: hash once and persist the signatures, then bucket, pair and filter
-    vectors.transform(band_signatures(model, cfg)).write.mode("overwrite").parquet(str(scratch / f"sig-{items}"))
-    signatures = spark.read.parquet(str(scratch / f"sig-{items}"))
-    lsh = (
-        candidate_pairs(signatures.transform(capped_buckets(cfg)))
-        .observe(observed, F.count(F.lit(1)).alias("candidates"))
-        .transform(similar_pairs(cfg.jaccard_threshold))
+    signature_path = str(scratch / f"sig-{items}")
+    features.transform(vectorise(cfg)).transform(min_hash_signatures(cfg)).write.mode("overwrite").parquet(
+        signature_path
     )
+    lsh = spark.read.parquet(signature_path).transform(lsh_pairs(cfg, observed))
     lsh.write.mode("overwrite").parquet(str(scratch / f"lsh-{items}"))
     lsh_seconds = time.perf_counter() - started
     exact_seconds = _timed_write(features.transform(exact_pairs(cfg.jaccard_threshold)), scratch / f"exact-{items}")
 
-    lsh_pairs = spark.read.parquet(str(scratch / f"lsh-{items}")).select(ITEM_A, ITEM_B)
+    lsh_found = spark.read.parquet(str(scratch / f"lsh-{items}")).select(ITEM_A, ITEM_B)
     exact = spark.read.parquet(str(scratch / f"exact-{items}")).select(ITEM_A, ITEM_B)
-    exact_count, lsh_count = exact.count(), lsh_pairs.count()
-    found = exact.join(lsh_pairs, [ITEM_A, ITEM_B]).count()
+    exact_count, lsh_count = exact.count(), lsh_found.count()
+    found = exact.join(lsh_found, [ITEM_A, ITEM_B]).count()
     return {
         "items": items,
         "items_with_features": n_features,

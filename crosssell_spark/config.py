@@ -49,6 +49,13 @@ InputSource = Literal["sample", "files", "instacart", "rees46", "uci_online_reta
 FileFormat = Literal["csv", "parquet", "json", "delta"]
 
 
+def _reader_options(cls: type, value: Any) -> Any:
+    """Spark reader options are strings; YAML booleans become "true"/"false" (Spark's spelling)."""
+    if isinstance(value, Mapping):
+        return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+    return value
+
+
 class TableInputConfig(_Section):
     """Where one raw input lives and how its columns map onto the input contract."""
 
@@ -59,12 +66,7 @@ class TableInputConfig(_Section):
     category_columns: list[str] = []  # catalogue only: level columns, root first, instead of a path
     category_separator: str | None = None  # catalogue only: separator used by the source path
 
-    @field_validator("options", mode="before")
-    @classmethod
-    def _options_as_strings(cls, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
-        return value
+    _options_as_strings = field_validator("options", mode="before")(_reader_options)
 
 
 class InputConfig(_Section):
@@ -307,6 +309,9 @@ class StrategyRules(_Section):
     in_stock_only: bool
     min_score: float = Field(ge=0)
     min_support: int = Field(ge=0)  # distinct co-buying users behind behavioural evidence (content pairs exempt)
+    evidence_first: (
+        bool  # true: pair evidence, then category affinity, then popularity, each tier by score; false: score
+    )
 
 
 class UserListConfig(_Section):
@@ -373,12 +378,7 @@ class StreamingConfig(_Section):
     refresh: bool  # fold in touched users and rewrite their interest and user_cross_sell rows
     kafka: KafkaSourceConfig = KafkaSourceConfig()
 
-    @field_validator("options", mode="before")
-    @classmethod
-    def _options_as_strings(cls, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
-        return value
+    _options_as_strings = field_validator("options", mode="before")(_reader_options)
 
     @model_validator(mode="after")
     def _kafka_complete(self) -> StreamingConfig:

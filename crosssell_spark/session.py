@@ -73,3 +73,19 @@ def _build(config: AppConfig, extra_conf: dict[str, str]) -> SparkSession:
     spark.sparkContext.setLogLevel(config.spark.log_level)
     log.info("Spark %s session started (master=%s)", spark.version, spark.sparkContext.master)
     return spark
+
+
+def fetch_delta_jars() -> None:
+    """Start and stop one local session so the Delta jars sit in the Ivy cache.
+
+    Run before starting several Spark processes at once (parallel test workers): concurrent
+    first-time Ivy resolutions into one cache can trip over each other.
+    """
+    from crosssell_spark.config import load_config
+
+    config = load_config(overrides=["spark.master=local[1]", "spark.log_level=ERROR"])
+    _build(config, {"spark.ui.enabled": "false"}).stop()
+
+
+if __name__ == "__main__":
+    fetch_delta_jars()

@@ -28,7 +28,11 @@ JOBS = {
     "candidates": "candidates.py",
     "run-all": "run_all.py",
     "maintain": "maintain.py",
+    "evaluate": "evaluate.py",
+    "stream": "stream.py",
+    "forget": "forget.py",
 }
+SCHEDULED_JOBS = ("clean", "train-interest", "similarity", "candidates", "run-all", "maintain")  # take --run-date
 
 
 def wheel_name(version: str) -> str:
@@ -169,8 +173,8 @@ def parse_commands(text: str) -> list[list[str]]:
 
 
 def document(settings: SubmitSettings, run_date: str) -> str:
-    """Every job's command for one deployment, as the README shows them (`python -m deploy.submit`)."""
-    return "\n\n".join(format_command(submit_command(job, settings, run_date)) for job in JOBS) + "\n"
+    """Every scheduled job's command for one deployment, as the README shows them (`python -m deploy.submit`)."""
+    return "\n\n".join(format_command(submit_command(job, settings, run_date)) for job in SCHEDULED_JOBS) + "\n"
 
 
 README_EXAMPLE = SubmitSettings(

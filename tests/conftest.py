@@ -47,10 +47,26 @@ def make_test_config(lakehouse_root: Path, *overrides: str) -> AppConfig:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep what shares an expensive fixture on one pytest-xdist worker (`make test` runs two).
+
+    Every test that needs `sample_pipeline` forms one group, so the pipeline runs once per test
+    run; every other module outside tests/unit is its own group, so its module fixtures run once.
+    Unit tests spread freely. Without `--dist loadgroup` the marks change nothing.
+    """
+    for item in items:
+        if "sample_pipeline" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("sample_pipeline"))
+        elif "unit" not in item.path.parts:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     config = make_test_config(tmp_path_factory.mktemp("session-lakehouse"))
-    session = get_spark(config, extra_conf=TEST_SPARK_CONF)
+    warehouse = {"spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("warehouse"))}  # one per xdist worker
+    session = get_spark(config, extra_conf={**TEST_SPARK_CONF, **warehouse})
     yield session
     session.stop()
 

@@ -101,16 +101,18 @@ def balance_categories(strength: float, category_weight: DataFrame) -> Transform
     )
 
 
-def rank_lists(key: str, k: int, per_category_cap: int, min_distinct_categories: int) -> Transform:
-    """Ranks 1..K per key: better evidence (lower `source_priority`) first; within one evidence
-    tier, the leading items of its `min_distinct_categories` best categories open the list, then
-    the rest by score; at most `per_category_cap` items of one category."""
+def rank_lists(
+    key: str, k: int, per_category_cap: int, min_distinct_categories: int, evidence_first: bool = True
+) -> Transform:
+    """Ranks 1..K per key: with `evidence_first`, better evidence (lower `source_priority`) first,
+    else the blended score alone; within one evidence tier, the leading items of its
+    `min_distinct_categories` best categories open the list, then the rest by score; at most
+    `per_category_cap` items of one category."""
+    tier = F.col(SOURCE_PRIORITY) if evidence_first else F.lit(0)
 
     def transform(df: DataFrame) -> DataFrame:
-        best_per_item = Window.partitionBy(key, ITEM).orderBy(F.col(SOURCE_PRIORITY), F.col(SCORE).desc())
-        within_category = Window.partitionBy(key, ITEM_CATEGORY).orderBy(
-            F.col(SOURCE_PRIORITY), F.col(SCORE).desc(), F.col(ITEM)
-        )
+        best_per_item = Window.partitionBy(key, ITEM).orderBy(tier, F.col(SCORE).desc())
+        within_category = Window.partitionBy(key, ITEM_CATEGORY).orderBy(tier, F.col(SCORE).desc(), F.col(ITEM))
         capped = (
             df.withColumn("_n", F.row_number().over(best_per_item))
             .filter(F.col("_n") == 1)
@@ -118,15 +120,13 @@ def rank_lists(key: str, k: int, per_category_cap: int, min_distinct_categories:
             .filter(F.col("_category_rank") <= per_category_cap)
         )
         # The leading item of each category, ranked among the categories of its evidence tier.
-        category_order = Window.partitionBy(key, F.col(SOURCE_PRIORITY), F.col("_category_rank") == 1).orderBy(
+        category_order = Window.partitionBy(key, tier, F.col("_category_rank") == 1).orderBy(
             F.col(SCORE).desc(), F.col(ITEM)
         )
         opens_category = (F.col("_category_rank") == 1) & (
             F.row_number().over(category_order) <= min_distinct_categories
         )
-        final_order = Window.partitionBy(key).orderBy(
-            F.col(SOURCE_PRIORITY), F.col("_opens").desc(), F.col(SCORE).desc(), F.col(ITEM)
-        )
+        final_order = Window.partitionBy(key).orderBy(tier, F.col("_opens").desc(), F.col(SCORE).desc(), F.col(ITEM))
         return (
             capped.withColumn("_opens", opens_category)
             .withColumn(RANK, F.row_number().over(final_order))

@@ -66,7 +66,11 @@ def apply_rules(
             .transform(observe)
             .transform(rules.minimum(strategy.min_score, strategy.min_support))
             .transform(rules.balance_categories(balance, shares))
-            .transform(rules.rank_lists(key, k, strategy.per_category_cap, strategy.min_distinct_categories))
+            .transform(
+                rules.rank_lists(
+                    key, k, strategy.per_category_cap, strategy.min_distinct_categories, strategy.evidence_first
+                )
+            )
         )
 
     return transform

@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 
 from crosssell_spark.evaluation.metrics import (
     ACCURACY_METRICS,
@@ -88,6 +89,13 @@ def _markdown_table(frame: pd.DataFrame, index_name: str = "method", best_per_ro
     return "\n".join(lines)
 
 
+def save_figure(fig: Figure, path: Path) -> None:
+    """Lay out, write as PNG and free the figure (pyplot keeps every open figure otherwise)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _metric_bars(table: pd.DataFrame, tasks: list[str], path: Path) -> None:
     fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
@@ -95,9 +103,7 @@ def _metric_bars(table: pd.DataFrame, tasks: list[str], path: Path) -> None:
         ax.set_title(f"{task} task")
         ax.set_ylabel("value at k")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _category_rows(figures: pd.DataFrame, task: str, names: dict[str, str]) -> pd.DataFrame:
@@ -121,9 +127,7 @@ def _category_plot(figures: pd.DataFrame, tasks: list[str], names: dict[str, str
         ax.set_title(f"{task}: hit rate by target category (queries)")
         ax.set_xlabel("hit rate at k")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _score_plot(scores: dict[tuple[str, str], pd.DataFrame], tasks: list[str], path: Path) -> None:
@@ -140,9 +144,7 @@ def _score_plot(scores: dict[tuple[str, str], pd.DataFrame], tasks: list[str], p
             ax.set_title(f"{task} / {method}", fontsize=8)
             ax.tick_params(labelsize=6)
             ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_report(folder: Path, inputs: ReportInputs) -> Path:

@@ -1,7 +1,8 @@
 """The accuracy cost of epsilon: the offline evaluation rerun with `privacy.dp` at each epsilon, and off.
 
-Each point is one `run_evaluation` (retrain on the past, score both cross-category tasks on the
-held-out future); the pipeline's HitRate and NDCG per task go into a Markdown table and a plot.
+The first point is a whole `run_evaluation` (retrain on the past, score both cross-category tasks
+on the held-out future); the others rerun similarity and candidates at their epsilon on that
+training split. The pipeline's HitRate and NDCG per task go into a Markdown table and a plot.
 
     python -m crosssell_spark.privacy.epsilon_sweep --conf conf/local.yaml [--set privacy.dp.seed=1]
 """
@@ -22,6 +23,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from crosssell_spark.config import AppConfig, load_config
+from crosssell_spark.evaluation.report import save_figure
 from crosssell_spark.lakehouse import resolve_root
 from crosssell_spark.run import Run
 
@@ -40,16 +42,39 @@ def config_at(config: AppConfig, epsilon: float | None) -> AppConfig:
 
 
 def sweep(spark: SparkSession, config: AppConfig, epsilons: Sequence[float | None] = EPSILONS) -> pd.DataFrame:
-    """One evaluation per epsilon -> rows (epsilon, task, metric, value, run_id) of the pipeline's lists."""
-    from crosssell_spark.evaluation.stage import run_evaluation
+    """One point per epsilon -> rows (epsilon, task, metric, value, run_id) of the pipeline's lists.
 
-    rows = []
-    for epsilon in epsilons:
-        result = run_evaluation(spark, config_at(config, epsilon), Run.start())
-        for key, values in result.metrics["headline"].items():
-            task, method = key.split("/", 1)
-            if method == PIPELINE:
-                rows += [(epsilon, task, m, values[m], result.metrics["run_id"]) for m in METRICS if m in values]
+    The first point is a whole `run_evaluation` (split, retrain, every method scored). Noise only
+    touches co-occurrence and category-affinity counts, so later points reuse its training
+    lakehouse and interest model and rerun only similarity and candidates at their epsilon.
+    """
+    from crosssell_spark import pipeline
+    from crosssell_spark.evaluation.stage import run_evaluation, score_all, training_config
+    from crosssell_spark.lakehouse import Lakehouse
+
+    first = run_evaluation(spark, config_at(config, epsilons[0]), Run.start())
+    headline = first.metrics["headline"]
+    rows = [
+        (epsilons[0], key.split("/", 1)[0], m, values[m], first.metrics["run_id"])
+        for key, values in headline.items()
+        if key.split("/", 1)[1] == PIPELINE
+        for m in METRICS
+        if m in values
+    ]
+    lake = Lakehouse(spark, config.lakehouse)
+    cut = datetime.fromisoformat(first.metrics["cut"])
+    for epsilon in epsilons[1:]:
+        at = config_at(config, epsilon)
+        train_config = training_config(at, first.metrics["training_root"])
+        run = Run.start()
+        for stage in ("similarity", "candidates"):
+            pipeline.run_stage(stage, spark, train_config, run)
+        train_lake = Lakehouse(spark, train_config.lakehouse)
+        figures, _ = score_all(spark, at, lake, train_lake, cut, run, methods={PIPELINE})
+        for (task, _), fig in figures.items():
+            rows += [(epsilon, task, m, v, run.run_id) for m, c, v, _ in fig.metrics if c is None and m in METRICS]
+        lake.drop_staging(run.run_id)
+        train_lake.drop_staging(run.run_id)
     return pd.DataFrame(rows, columns=["epsilon", "task", "metric", "value", "run_id"])
 
 
@@ -75,10 +100,8 @@ def write_sweep_report(frame: pd.DataFrame, folder: Path, mechanism: str) -> Pat
         axis.set_xlabel("epsilon per table and run")
         axis.set_title(f"{metric}@k of the pipeline's lists")
         axis.legend(fontsize=8)
-    figure.tight_layout()
     plot = folder / "epsilon_sweep.png"
-    figure.savefig(plot, dpi=110)
-    plt.close(figure)
+    save_figure(figure, plot)
 
     header = "| epsilon | " + " | ".join(f"{task} {metric}" for task, metric in table.columns) + " |"
     lines = [header, "|" + "---|" * (len(table.columns) + 1)]

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from pyspark.ml.feature import HashingTF, MinHashLSH, MinHashLSHModel
 from pyspark.ml.functions import vector_to_array
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 from crosssell_spark.config import ContentSimilarityConfig
@@ -171,6 +171,32 @@ def similar_pairs(threshold: float) -> Callable[[DataFrame], DataFrame]:
             .select(ITEM_A, ITEM_B, CATEGORY_A, CATEGORY_B, JACCARD)
             .dropDuplicates([ITEM_A, ITEM_B])
         )
+
+    return transform
+
+
+def min_hash_signatures(cfg: ContentSimilarityConfig) -> Callable[[DataFrame], DataFrame]:
+    """vectors -> band signatures from the seeded MinHash model (persist them: steps 1 to 3 read them)."""
+
+    def transform(vectors: DataFrame) -> DataFrame:
+        return vectors.transform(band_signatures(fit_minhash(cfg, vectors), cfg))
+
+    return transform
+
+
+def lsh_pairs(
+    cfg: ContentSimilarityConfig, candidates_seen: Observation | None = None
+) -> Callable[[DataFrame], DataFrame]:
+    """band signatures -> capped buckets -> cross-category candidates -> pairs at or above the threshold.
+
+    `candidates_seen`, when given, counts the candidates before the Jaccard filter (as "candidates").
+    """
+
+    def transform(signatures: DataFrame) -> DataFrame:
+        candidates = candidate_pairs(signatures.transform(capped_buckets(cfg)))
+        if candidates_seen is not None:
+            candidates = candidates.observe(candidates_seen, F.count(F.lit(1)).alias("candidates"))
+        return candidates.transform(similar_pairs(cfg.jaccard_threshold))
 
     return transform
 

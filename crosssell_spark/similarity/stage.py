@@ -28,11 +28,8 @@ from crosssell_spark.similarity.minhash import (
     BAND,
     BAND_KEY,
     band_buckets,
-    band_signatures,
-    candidate_pairs,
-    capped_buckets,
-    fit_minhash,
-    similar_pairs,
+    lsh_pairs,
+    min_hash_signatures,
     vectorise,
 )
 from crosssell_spark.similarity.tokens import DOC_SHARE, TOKEN, content_features, item_tokens, stop_words
@@ -56,16 +53,10 @@ def _content_pairs(
     if vectors.isEmpty():
         log.warning("no item has content features; content similarity is empty")
         return spark.createDataFrame([], CONTENT_PAIRS_SCHEMA), {**metrics, "items_hashed": 0}
-    model = fit_minhash(cfg, vectors)
-    signatures = lake.stage_intermediate("item_signatures", vectors.transform(band_signatures(model, cfg)), run.run_id)
+    signatures = lake.stage_intermediate("item_signatures", vectors.transform(min_hash_signatures(cfg)), run.run_id)
     bucket_sizes = band_buckets(signatures).groupBy(BAND, BAND_KEY).count()
     observed = Observation("lsh_candidates")
-    candidates = candidate_pairs(signatures.transform(capped_buckets(cfg))).observe(
-        observed, F.count(F.lit(1)).alias("candidates")
-    )
-    pairs = lake.stage_intermediate(
-        "content_pairs", candidates.transform(similar_pairs(cfg.jaccard_threshold)), run.run_id
-    )
+    pairs = lake.stage_intermediate("content_pairs", signatures.transform(lsh_pairs(cfg, observed)), run.run_id)
     pair_count = pairs.count()
     metrics |= {
         "items_hashed": signatures.count(),

@@ -121,9 +121,7 @@ def orders_to_events(order_lines: DataFrame) -> DataFrame:
             F.col("product_id").alias(ITEM_ID),
             F.lit(PURCHASE).alias(EVENT_TYPE),
             # timestamp_ntz: wall-clock arithmetic, untouched by the session time zone and DST
-            F.date_format(F.timestamp_add("SECOND", seconds_from_end_day, end_day), EVENT_TS_FORMAT).alias(
-                EVENT_TS
-            ),
+            F.date_format(F.timestamp_add("SECOND", seconds_from_end_day, end_day), EVENT_TS_FORMAT).alias(EVENT_TS),
             F.col("order_id").alias(SESSION_ID),
             F.lit("1").alias(QUANTITY),
         )
@@ -137,9 +135,7 @@ def products_to_items(products: DataFrame, aisles: DataFrame, departments: DataF
     department = _category_name(F.col("department"))
     items = (
         products.join(F.broadcast(_one_name_per_id(aisles, "aisle_id", "aisle")), "aisle_id", "left")
-        .join(
-            F.broadcast(_one_name_per_id(departments, "department_id", "department")), "department_id", "left"
-        )
+        .join(F.broadcast(_one_name_per_id(departments, "department_id", "department")), "department_id", "left")
         .select(
             F.col("product_id").alias(ITEM_ID),
             F.col("product_name").alias(TITLE),

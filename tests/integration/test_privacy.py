@@ -143,3 +143,28 @@ def test_forget_removes_the_user_everywhere_and_nothing_else(
     deleted = {r["table_name"]: r["rows_deleted"] for r in log.collect()}
     assert deleted["events_clean"] > 0 and deleted["user_cross_sell"] > 0
     assert log.where(text_of(log).contains(by_alias[alias])).count() == 0  # never the raw id
+
+
+def test_forget_with_vacuum_leaves_no_file_holding_the_user(
+    world: PrivateWorld, monkeypatch: pytest.MonkeyPatch, spark: SparkSession
+) -> None:
+    """With a deliberately short retention, --vacuum purges the old versions' files too: no Parquet
+    file left under a user table (read directly, past the Delta log) holds the forgotten user."""
+    lake = world.lake
+    listed = sorted({r[0] for r in lake.read("user_cross_sell").select(USER_ID).distinct().collect()})
+    forgotten = (
+        {r["pseudonym"] for r in lake.read(FORGET_LOG.name).collect()} if lake.exists(FORGET_LOG.name) else set()
+    )
+    alias = next(u for u in reversed(listed) if u not in forgotten)
+    by_alias = {pseudonym(KEY.encode(), u): u for u in world.raw_users}
+    monkeypatch.setenv(world.config.privacy.key_env, KEY)
+    short = ("maintenance.retention_hours=0", "maintenance.allow_short_retention=true")
+    args = [a for o in (*TEST_OVERRIDES, *world.overrides, *short) for a in ("--set", o)]
+    assert cli.main(["forget", "--user", by_alias[alias], "--vacuum", *args]) == 0
+
+    for table in USER_TABLES:
+        if not lake.exists(table.name):
+            continue
+        files = spark.read.parquet(lake.path(table.name))  # every data file, whichever version it belonged to
+        assert files.where(F.col(table.column) == alias).count() == 0, table.name
+        assert lake.read(table.name).where(F.col(table.column) == alias).count() == 0, table.name

@@ -13,12 +13,9 @@ from crosssell_spark.cleaning.catalogue import classify_items, clean_items
 from crosssell_spark.config import AppConfig
 from crosssell_spark.hierarchy import category_at_level
 from crosssell_spark.similarity.minhash import (
-    band_signatures,
-    candidate_pairs,
-    capped_buckets,
     exact_pairs,
-    fit_minhash,
-    similar_pairs,
+    lsh_pairs,
+    min_hash_signatures,
     vectorise,
 )
 from crosssell_spark.similarity.tokens import FEATURES, TOKEN, content_features, item_tokens, stop_words
@@ -191,9 +188,7 @@ def test_uci_titles_give_sound_content_pairs(uci_items: tuple[AppConfig, DataFra
     tokens = items.transform(item_tokens(cfg, config.categories.cross_level))
     stop = [r[TOKEN] for r in tokens.transform(stop_words(cfg)).collect()]
     vectors = tokens.transform(content_features(cfg, stop)).transform(vectorise(cfg))
-    signatures = vectors.transform(band_signatures(fit_minhash(cfg, vectors), cfg))
-    lsh = candidate_pairs(signatures.transform(capped_buckets(cfg))).transform(similar_pairs(cfg.jaccard_threshold))
-    pairs = lsh.collect()
+    pairs = vectors.transform(min_hash_signatures(cfg)).transform(lsh_pairs(cfg)).collect()
     assert len(pairs) > 10_000
     for pair in pairs:
         a, b = features[pair.item_a], features[pair.item_b]

@@ -72,9 +72,7 @@ def test_instacart_orders_in_the_same_hour_follow_each_other_without_colliding(s
         ],
         instacart.ORDER_LINES_SCHEMA,
     )
-    timestamps = {
-        (r["session_id"], r["item_id"]): r["event_ts"] for r in instacart.orders_to_events(lines).collect()
-    }
+    timestamps = {(r["session_id"], r["item_id"]): r["event_ts"] for r in instacart.orders_to_events(lines).collect()}
     assert timestamps == {
         ("o1", "p1"): "2017-06-30 11:00:10",
         ("o1", "p2"): "2017-06-30 11:00:20",
@@ -131,11 +129,7 @@ def click(event_time, event_type, product_id, category_id, category_code, brand,
 
 def test_rees46_events_keep_the_published_values(spark):
     clickstream = spark.createDataFrame(
-        [
-            click(
-                "2019-10-01 00:00:01 UTC", "cart", "1004856", "2053", "electronics.phone", "samsung", "130.76"
-            )
-        ],
+        [click("2019-10-01 00:00:01 UTC", "cart", "1004856", "2053", "electronics.phone", "samsung", "130.76")],
         rees46.EVENTS_SCHEMA,
     )
     expected = events(spark, [("u1", "1004856", "cart", "2019-10-01 00:00:01 UTC", "s1", None, "130.76")])

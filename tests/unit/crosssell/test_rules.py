@@ -133,6 +133,20 @@ def test_better_evidence_outranks_fallbacks_and_duplicates_collapse(spark):
     ]
 
 
+def test_score_only_ranking_lets_a_strong_fallback_beat_weak_evidence(spark):
+    df = candidates(
+        spark,
+        row("pop", "cables", 0.99, source="popularity", priority=3),
+        row("case", "cases", 0.2, source="cooccurrence", priority=1),
+        row("case", "cases", 0.9, source="popularity", priority=3),
+    )
+    ranked = df.transform(rules.rank_lists("anchor_item_id", 5, 5, 1, evidence_first=False))
+    assert [(r["item_id"], r["source"]) for r in ranked.orderBy("rank").collect()] == [
+        ("pop", "popularity"),
+        ("case", "popularity"),  # the better-scored row of the duplicate item is the one kept
+    ]
+
+
 @pytest.mark.parametrize("k", [1, 2])
 def test_lists_are_cut_at_k(spark, k):
     df = candidates(spark, *[row(f"i{i}", f"c{i}", 1.0 - i / 10) for i in range(4)])

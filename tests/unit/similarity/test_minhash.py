@@ -10,22 +10,19 @@ from crosssell_spark.similarity.minhash import (
     BAND_KEYS,
     BUCKET_SIZE,
     MEMBERS,
-    band_signatures,
     candidate_pairs,
     capped_buckets,
     exact_pairs,
-    fit_minhash,
-    similar_pairs,
+    lsh_pairs,
+    min_hash_signatures,
     vectorise,
 )
 
 FEATURES = "item_id string, category_id string, features array<string>"
 
 
-def lsh_pairs(features: DataFrame, cfg: ContentSimilarityConfig) -> DataFrame:
-    vectors = features.transform(vectorise(cfg))
-    signatures = vectors.transform(band_signatures(fit_minhash(cfg, vectors), cfg))
-    return candidate_pairs(signatures.transform(capped_buckets(cfg))).transform(similar_pairs(cfg.jaccard_threshold))
+def lsh_join(features: DataFrame, cfg: ContentSimilarityConfig) -> DataFrame:
+    return features.transform(vectorise(cfg)).transform(min_hash_signatures(cfg)).transform(lsh_pairs(cfg))
 
 
 def as_set(pairs: DataFrame) -> set[tuple]:
@@ -55,13 +52,13 @@ def test_lsh_returns_exactly_the_cross_category_pairs_above_the_threshold(spark,
         ("P3", "P5", "phones", "cases", 1.0),
     }  # never P1-P3 (same category) nor P2-P5 (same category); P2-P6 is 1/8
     assert as_set(catalogue(spark).transform(exact_pairs(0.3))) == expected
-    assert as_set(lsh_pairs(catalogue(spark), cfg)) == expected
+    assert as_set(lsh_join(catalogue(spark), cfg)) == expected
 
 
 def test_signatures_are_seeded(spark, similarity):
     def keys(cfg: ContentSimilarityConfig) -> list:
         vectors = catalogue(spark).transform(vectorise(cfg))
-        signatures = vectors.transform(band_signatures(fit_minhash(cfg, vectors), cfg))
+        signatures = vectors.transform(min_hash_signatures(cfg))
         return [r[BAND_KEYS] for r in signatures.orderBy("item_id").collect()]
 
     first, again = keys(similarity().content), keys(similarity().content)
@@ -82,7 +79,7 @@ def test_many_identical_titles_yield_candidates_bounded_by_the_bucket_cap(spark,
         F.array(F.lit("identical"), F.lit("title"), F.lit("words")).alias("features"),
     )
     vectors = identical.transform(vectorise(cfg))
-    buckets = vectors.transform(band_signatures(fit_minhash(cfg, vectors), cfg)).transform(capped_buckets(cfg))
+    buckets = vectors.transform(min_hash_signatures(cfg)).transform(capped_buckets(cfg))
     shape = buckets.select(BUCKET_SIZE, F.size(MEMBERS).alias("kept")).distinct().collect()
     assert [(r[BUCKET_SIZE], r["kept"]) for r in shape] == [(2000, cap)]
     candidates = candidate_pairs(buckets)
