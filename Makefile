@@ -33,7 +33,7 @@ run: $(STAMP)  ## run the whole pipeline on the built-in sample world into ./lak
 
 test: $(STAMP) $(DIST_STAMP) $(AIRFLOW_STAMP)  ## run the test suite (unit + integration + airflow; not the cluster tests)
 	$(BIN)/python -m crosssell_spark.session  # Delta jars into the Ivy cache before workers start
-	$(BIN)/pytest -m "not cluster" -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not cluster" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-cluster: $(STAMP) $(DIST_STAMP)  ## the standalone-cluster tests (master + 2 workers, worker kill): slow, ~10 min
 	$(BIN)/pytest -m cluster $(PYTEST_ARGS)

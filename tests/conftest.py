@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -47,19 +48,29 @@ def make_test_config(lakehouse_root: Path, *overrides: str) -> AppConfig:
     )
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """Keep what shares an expensive fixture on one pytest-xdist worker (`make test` runs two).
 
-    Every test that needs `sample_pipeline` forms one group, so the pipeline runs once per test
-    run; every other module outside tests/unit is its own group, so its module fixtures run once.
-    Unit tests spread freely. Without `--dist loadgroup` the marks change nothing.
+    Every module that uses `sample_pipeline` is one work unit, so that pipeline runs once per test
+    run; every other module outside tests/unit is a unit of its own, so its module fixtures run
+    once; unit tests spread one by one.
     """
-    for item in items:
-        if "sample_pipeline" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("sample_pipeline"))
-        elif "unit" not in item.path.parts:
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FixtureGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            if "/unit/" in f"/{module}":
+                return nodeid
+            return "sample_pipeline" if _uses_sample_pipeline(module) else module
+
+    return FixtureGroups(config, log)
+
+
+@functools.cache
+def _uses_sample_pipeline(module: str) -> bool:
+    path = PROJECT_ROOT / module
+    return path.is_file() and "sample_pipeline" in path.read_text()
 
 
 @pytest.fixture(scope="session")
