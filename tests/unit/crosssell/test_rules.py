@@ -119,13 +119,18 @@ def test_min_distinct_categories_opens_categories_first(spark):
     assert items_of(by_score) == ["case0", "case1", "cable"]
 
 
-def test_better_evidence_outranks_fallbacks_and_duplicates_collapse(spark):
-    df = candidates(
+def weak_evidence_and_strong_fallbacks(spark):
+    """A popular cable, and a case both as weak co-occurrence evidence and as a strong popular fill-in."""
+    return candidates(
         spark,
         row("pop", "cables", 0.99, source="popularity", priority=3),
         row("case", "cases", 0.2, source="cooccurrence", priority=1),
         row("case", "cases", 0.9, source="popularity", priority=3),
     )
+
+
+def test_better_evidence_outranks_fallbacks_and_duplicates_collapse(spark):
+    df = weak_evidence_and_strong_fallbacks(spark)
     ranked = df.transform(rules.rank_lists("anchor_item_id", k=5, per_category_cap=5, min_distinct_categories=1))
     assert [(r["item_id"], r["source"]) for r in ranked.orderBy("rank").collect()] == [
         ("case", "cooccurrence"),
@@ -134,12 +139,7 @@ def test_better_evidence_outranks_fallbacks_and_duplicates_collapse(spark):
 
 
 def test_score_only_ranking_lets_a_strong_fallback_beat_weak_evidence(spark):
-    df = candidates(
-        spark,
-        row("pop", "cables", 0.99, source="popularity", priority=3),
-        row("case", "cases", 0.2, source="cooccurrence", priority=1),
-        row("case", "cases", 0.9, source="popularity", priority=3),
-    )
+    df = weak_evidence_and_strong_fallbacks(spark)
     ranked = df.transform(rules.rank_lists("anchor_item_id", 5, 5, 1, evidence_first=False))
     assert [(r["item_id"], r["source"]) for r in ranked.orderBy("rank").collect()] == [
         ("pop", "popularity"),
