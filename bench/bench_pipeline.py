@@ -1,6 +1,7 @@
 """Whole-pipeline scaling: per-stage wall time, peak JVM memory and validation share per sample size.
 
-Sizes come from BENCH_EVENTS (comma-separated, default 1M,2M,4M,8M). One local Spark session
+Sizes come from BENCH_EVENTS (comma-separated, default 1M,2M,4M,10M: the largest is also where the
+quality gate's validation share is judged). One local Spark session
 (all cores, BENCH_DRIVER_MEMORY driver, default 10g) runs every stage of `pipeline.STAGES`
 on a fresh lakehouse per size.
 """
@@ -14,13 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.run import save_partial
 from crosssell_spark import pipeline
 from crosssell_spark.config import load_config
 from crosssell_spark.quality import gate
 from crosssell_spark.run import Run
 from crosssell_spark.session import get_spark
 
-DEFAULT_SIZES = "1000000,2000000,4000000,8000000"
+DEFAULT_SIZES = "1000000,2000000,4000000,10000000"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -110,6 +112,8 @@ def run(scratch: Path) -> dict[str, Any]:
                     }
                 )
                 print(rows[-1], flush=True)
+            done = [n for n in sizes if any(r["events"] == n for r in rows)]
+            save_partial("pipeline", summarise(rows, done))
     finally:
         memory.stop()
         validation.restore()

@@ -56,6 +56,27 @@ def machine() -> dict[str, Any]:
     }
 
 
+_out = BENCH_DIR  # where main() writes; save_partial() writes there too
+
+
+def record(name: str, figures: dict[str, Any], out: Path | None = None) -> Path:
+    """Merge one benchmark's figures into results.json (re-read, so concurrent runs of other
+    benchmarks keep theirs) and re-render results.md."""
+    out = out or _out
+    results_file = out / "results.json"
+    results: dict[str, Any] = json.loads(results_file.read_text()) if results_file.exists() else {}
+    results["machine"] = machine()
+    results[name] = figures
+    results_file.write_text(json.dumps(results, indent=2, default=str))
+    (out / "results.md").write_text(render_markdown(results))
+    return results_file
+
+
+def save_partial(name: str, figures: dict[str, Any]) -> None:
+    """Record a long benchmark's figures so far (marked partial), so a run stopped midway keeps them."""
+    record(name, {**figures, "partial": True, "machine": machine()})
+
+
 def discover() -> list[str]:
     return sorted(
         m.name.removeprefix("bench_") for m in pkgutil.iter_modules([str(BENCH_DIR)]) if m.name.startswith("bench_")
@@ -68,11 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(BENCH_DIR), help="folder for results.json and results.md")
     args = parser.parse_args(argv)
     names = args.only.split(",") if args.only else discover()
-    out = Path(args.out)
-    results_file = out / "results.json"
-    results: dict[str, Any] = json.loads(results_file.read_text()) if results_file.exists() else {}
-    results["machine"] = machine()
-    failures = 0
+    global _out
+    out = _out = Path(args.out)
+    failures, results_file = 0, out / "results.json"
     for name in names:
         scratch = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
         started, machine_at_start = time.perf_counter(), machine()
@@ -81,15 +100,13 @@ def main(argv: list[str] | None = None) -> int:
             figures = importlib.import_module(f"bench.bench_{name}").run(scratch)
             figures["bench_seconds"] = round(time.perf_counter() - started, 1)
             figures["machine"] = machine_at_start
-            results[name] = figures
         except Exception:  # one broken benchmark must not hide the others
             failures += 1
-            results[name] = {"error": traceback.format_exc(limit=5)}
-            print(results[name]["error"], file=sys.stderr)
+            figures = {"error": traceback.format_exc(limit=5)}
+            print(figures["error"], file=sys.stderr)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        results_file.write_text(json.dumps(results, indent=2, default=str))
-    (out / "results.md").write_text(render_markdown(results))
+        results_file = record(name, figures, out)
     print(f"wrote {results_file} and {out / 'results.md'}")
     return 1 if failures else 0
 
@@ -111,6 +128,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         if "machine" in figures:
             at = figures["machine"]
             lines += [f"Recorded {at.get('recorded_at')}, load average {at.get('load_average_1m')} at start.", ""]
+        if figures.get("partial"):
+            lines += ["Partial: the run was stopped before every size finished.", ""]
         if "error" in figures:
             lines += ["```", figures["error"], "```", ""]
         elif figures.get("markdown"):

@@ -21,6 +21,8 @@ BASE_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.adaptive.enabled": "true",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    # toPandas / createDataFrame(pandas) through Arrow (falls back to rows for unsupported types)
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 # Only for local mode: a laptop gains nothing from 50-way Delta log replays.
 LOCAL_CONF = {

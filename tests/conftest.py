@@ -48,6 +48,7 @@ def make_test_config(lakehouse_root: Path, *overrides: str) -> AppConfig:
     )
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest -p no:xdist still runs
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """Keep what shares an expensive fixture on one pytest-xdist worker (`make test` runs two).
 

@@ -5,6 +5,9 @@ Every baseline takes `keys` (key, excluded_categories, excluded_items) from a ta
     popularity           the most bought items overall (only excluded items removed)
     popularity_eligible  the most bought items of the categories the key may be shown
     cooccurrence         items most often in one training basket with the key's seed items, other categories
+    cooccurrence_floor   the same, counting only pairs at least `similarity.cooccurrence.min_users`
+                         distinct shoppers bought together: what co-occurrence may publish under
+                         the pipeline's privacy floor
     als                  plain ALS: the items nearest to the anchor's factors (cosine) or with the
                          highest preference for the user (dot product), eligible categories only
 """
@@ -24,10 +27,10 @@ from crosssell_spark.evaluation.tasks import BASKET, EXCLUDED_CATEGORIES, EXCLUD
 from crosssell_spark.schemas import FEATURES, USER_ID
 
 USERS = "users"
-POPULARITY, POPULARITY_ELIGIBLE, COOCCURRENCE, ALS, PIPELINE = (
-    "popularity", "popularity_eligible", "cooccurrence", "als", "pipeline",
+POPULARITY, POPULARITY_ELIGIBLE, COOCCURRENCE, COOCCURRENCE_FLOOR, ALS, PIPELINE = (
+    "popularity", "popularity_eligible", "cooccurrence", "cooccurrence_floor", "als", "pipeline",
 )  # fmt: skip
-BASELINES = (POPULARITY, POPULARITY_ELIGIBLE, COOCCURRENCE, ALS)
+BASELINES = (POPULARITY, POPULARITY_ELIGIBLE, COOCCURRENCE, COOCCURRENCE_FLOOR, ALS)
 RECS_SCHEMA = StructType(
     [
         StructField(KEY, StringType(), False),
@@ -92,16 +95,18 @@ def eligible_popularity(keys: DataFrame, popularity: DataFrame, k: int) -> DataF
     return per_key.join(ranked, "_signature").select(KEY, ITEM, ITEM_CATEGORY, RANK, SCORE)
 
 
-def cooccurrence_neighbours(lines: DataFrame, neighbours: int) -> DataFrame:
+def cooccurrence_neighbours(lines: DataFrame, neighbours: int, min_users: int = 1) -> DataFrame:
     """(item_id, neighbour, item_category, co_baskets): each item's most co-bought items of other
-    categories, counted in distinct training baskets; no privacy floor, lift or content."""
-    left = lines.select(BASKET, F.col(ITEM).alias("_anchor"), F.col(ITEM_CATEGORY).alias("_anchor_category"))
+    categories, counted in distinct training baskets; no lift or content, and no privacy floor
+    unless `min_users` > 1 (pairs fewer distinct shoppers bought together are dropped)."""
+    left = lines.select(BASKET, USER_ID, F.col(ITEM).alias("_anchor"), F.col(ITEM_CATEGORY).alias("_anchor_category"))
     right = lines.select(BASKET, F.col(ITEM).alias(NEIGHBOUR), ITEM_CATEGORY)
     pairs = (
         left.join(right, BASKET)
         .where(F.col("_anchor_category") != F.col(ITEM_CATEGORY))
         .groupBy("_anchor", NEIGHBOUR, ITEM_CATEGORY)
-        .agg(F.count(F.lit(1)).alias(CO_BASKETS))
+        .agg(F.count(F.lit(1)).alias(CO_BASKETS), F.countDistinct(USER_ID).alias("_users"))
+        .where(F.col("_users") >= min_users)
     )
     strongest = Window.partitionBy("_anchor").orderBy(F.col(CO_BASKETS).desc(), F.col(NEIGHBOUR))
     return (

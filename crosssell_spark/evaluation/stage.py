@@ -190,6 +190,10 @@ def score_all(
     neighbours = lake.stage_intermediate(
         "eval_cooccurrence", B.cooccurrence_neighbours(lines, cfg.cooccurrence_neighbours), run.run_id
     )
+    floor = config.similarity.cooccurrence.min_users
+    neighbours_floor = lake.stage_intermediate(
+        "eval_cooccurrence_floor", B.cooccurrence_neighbours(lines, cfg.cooccurrence_neighbours, floor), run.run_id
+    )
     item_users = popularity.select(M.ITEM, F.col(B.USERS).alias("users"))
     buyers = popularity.agg(F.countDistinct(M.ITEM)).first()  # guards an empty training side
     if buyers is None or not buyers[0]:
@@ -235,6 +239,7 @@ def score_all(
             B.POPULARITY: B.global_popularity(keys, popularity, k, cfg.popularity_pool),
             B.POPULARITY_ELIGIBLE: B.eligible_popularity(keys, popularity, k),
             B.COOCCURRENCE: B.cooccurrence(keys, seeds, neighbours, k),
+            B.COOCCURRENCE_FLOOR: B.cooccurrence(keys, seeds, neighbours_floor, k),
             B.ALS: B.als_top_k(keys, vectors[kind], als_items, k, cosine=kind == "anchor"),
         }
         task_sizes[task.name] = {"queries": task.queries.count(), "keys": keys.count(), "relevant": task.truth.count()}

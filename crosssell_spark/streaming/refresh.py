@@ -38,6 +38,8 @@ from crosssell_spark.interest.interactions import build_interactions
 from crosssell_spark.interest.model_store import LATEST, METADATA, MODELS_DIR, read_text
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.schemas import (
+    ALS_SCORE,
+    CATEGORY_ID,
     EVENT_TS,
     FACTOR_ALS,
     FACTOR_SOURCE,
@@ -222,14 +224,14 @@ def refresh_users(
 
     scores = context.candidates.scores(np.stack(folded[FEATURES].to_numpy()), cfg.top_k_affinities)
     categories = np.asarray(context.candidates.category_ids, dtype=object)
+    # pandas in, Arrow across (spark.sql.execution.arrow.pyspark.enabled): no per-row Python objects
     als_scores = spark.createDataFrame(
-        list(
-            zip(
-                np.repeat(folded_idx, len(categories)).tolist(),
-                np.tile(categories, len(folded)).tolist(),
-                scores.ravel().tolist(),
-                strict=True,
-            )
+        pd.DataFrame(
+            {
+                USER_IDX: np.repeat(folded_idx, len(categories)).astype(np.int32),
+                CATEGORY_ID: np.tile(categories, len(folded)),
+                ALS_SCORE: scores.ravel().astype(np.float64),
+            }
         ),
         ALS_SCORES_SCHEMA,
     )
@@ -238,12 +240,14 @@ def refresh_users(
         F.lit(batch_id).cast("long").alias(REFRESH_BATCH),
     )
     factors = spark.createDataFrame(
-        [
-            (str(user), [float(v) for v in features], int(history), int(idx))
-            for user, features, history, idx in zip(
-                folded[USER_ID], folded[FEATURES], folded[HISTORY_ITEMS], folded_idx, strict=True
-            )
-        ],
+        pd.DataFrame(
+            {
+                USER_ID: folded[USER_ID].astype(str).to_numpy(object),
+                FEATURES: [np.asarray(f, np.float32) for f in folded[FEATURES]],
+                HISTORY_ITEMS: folded[HISTORY_ITEMS].astype(np.int32).to_numpy(),
+                USER_IDX: folded_idx,
+            }
+        ),
         FOLDED_SCHEMA,
     )
     user_factors = factors.select(USER_ID, USER_IDX, FEATURES, HISTORY_ITEMS, F.lit(run_id).alias(RUN_ID))

@@ -16,7 +16,7 @@ from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.run import Run, StageResult
 from tests.conftest import PROJECT_ROOT, PipelineRun
 
-METHODS = {"pipeline", "popularity", "popularity_eligible", "cooccurrence", "als"}
+METHODS = {"pipeline", "popularity", "popularity_eligible", "cooccurrence", "cooccurrence_floor", "als"}
 TASKS = {"anchor", "user", "planted_content", "planted_behavioural"}
 
 

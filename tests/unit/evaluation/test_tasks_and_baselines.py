@@ -137,6 +137,11 @@ def test_cooccurrence_baseline_counts_shared_baskets_across_categories(spark, li
     assert [(r["item_id"], r["score"]) for r in recs.orderBy("rank").collect()] == [("B", 4.0), ("C", 1.0)]
 
 
+def test_cooccurrence_floor_keeps_only_pairs_enough_shoppers_share(spark, lines):
+    floored = B.cooccurrence_neighbours(lines, neighbours=5, min_users=3)
+    assert {(r["item_id"], r["neighbour"]) for r in floored.collect()} == {("A", "B"), ("B", "A")}  # 3 shoppers
+
+
 def test_als_baseline_ranks_by_cosine_or_dot_and_skips_excluded(spark):
     items = spark.createDataFrame(
         [("A", "c1", [1.0, 0.0]), ("B", "c2", [0.9, 0.1]), ("C", "c2", [0.0, 5.0]), ("D", "c1", [1.0, 0.05]),
