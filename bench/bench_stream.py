@@ -318,14 +318,19 @@ def run(scratch: Path) -> dict[str, Any]:
         f"maxFilesPerTrigger {MAX_FILES_PER_TRIGGER}, local[2], load average {os.getloadavg()[0]:.1f} at the end. "
         "Latency: file renamed into the landing folder -> its users' user_cross_sell rows committed.",
         "",
-        "| files/s | files | latency p50 s | p95 s | max s | events/s | batches | batch s p50 | files/batch p50 |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| files/s | files | latency p50 s | p95 s | max s | events/s | batches | batch s p50 | files/batch p50 | "
+        "users refreshed/batch p50 |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *[
             f"| {r['rate_files_per_s']:g} | {r['files_processed']}/{r['files']} | {r['latency_p50_s']} | "
             f"{r['latency_p95_s']} | {r['latency_max_s']} | {r['throughput_events_per_s']} | {r['batches']} | "
-            f"{r['batch_seconds_p50']} | {r['files_per_batch_p50']} |"
+            f"{r['batch_seconds_p50']} | {r['files_per_batch_p50']} | {r['users_refreshed_per_batch_p50']:g} |"
             for r in rates
         ],
+        "",
+        "Median seconds per step of a micro-batch:",
+        "",
+        *[f"- {r['rate_files_per_s']:g} files/s: {r['phase_seconds_p50']}" for r in rates],
     ]
     for quality in qualities:
         markdown += [

@@ -15,7 +15,7 @@ from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.quality.gate import QualityGate
 from crosssell_spark.run import Run, StageFailedError
 from crosssell_spark.schemas import CATEGORIES_SCHEMA, EVENTS_CLEAN_SCHEMA, ITEMS_CLEAN_SCHEMA
-from crosssell_spark.tables import CATEGORIES, EVENTS_CLEAN, ITEMS_CLEAN
+from crosssell_spark.tables import CATEGORIES, EVENTS_CLEAN, ITEM_CROSS_SELL, ITEMS_CLEAN
 
 pytestmark = pytest.mark.integration
 TS = datetime(2026, 10, 30, 12, 0, 0)
@@ -111,6 +111,35 @@ def test_each_kind_of_expectation_catches_its_planted_defect(spark, setup, defec
     assert expected in str(failure.value)
     failed = lake.read("dq_results").filter(~F.col("success")).collect()
     assert failed and all(r["table_name"] == "events_clean" for r in failed)
+
+
+def cross_sell(spark: SparkSession, *ranked_items: tuple[int, str]) -> DataFrame:
+    """item_cross_sell rows of anchor P1 (a phone): (rank, item_id) each, cases only."""
+    rows = [
+        ("P1", rank, item, 0.5, PHONE_IDS[-1], "electronics/cases", "neighbour", ["BOUGHT_TOGETHER"],
+         "bought together with Galaxy S23 by 9 shoppers", 9, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0, "run-1")
+        for rank, item in ranked_items
+    ]  # fmt: skip
+    return spark.createDataFrame(rows, ITEM_CROSS_SELL.schema)
+
+
+@pytest.mark.parametrize(
+    ("ranked_items", "expected"),
+    [
+        ([(1, "P2"), (2, "P2")], "one row per (anchor_item_id, item_id)"),
+        ([(1, "P2"), (1, "P3")], "one row per (anchor_item_id, rank)"),
+    ],
+)
+def test_a_list_with_a_repeated_item_or_rank_is_not_published(spark, setup, ranked_items, expected):
+    config, lake = setup
+    case = ("P3", "Clear Case", None, "spigen", ["Electronics", "Cases"], ["electronics", "electronics/cases"],
+            "electronics/cases", 2, 7.99, True)  # fmt: skip
+    staged = {"items_clean": items(spark, case), "categories": categories(spark)}
+    outcomes = audit(spark, config, lake, **staged, item_cross_sell=cross_sell(spark, (1, "P2"), (2, "P3")))
+    assert all(o.success for o in outcomes if o.severity == "critical")  # the sound list passes
+    with pytest.raises(StageFailedError, match="quality gate failed") as failure:
+        audit(spark, config, lake, **staged, item_cross_sell=cross_sell(spark, *ranked_items))
+    assert expected in str(failure.value)
 
 
 def test_row_count_drop_is_a_warning_by_default_and_can_block(spark, setup, config_factory):
