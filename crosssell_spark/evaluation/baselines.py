@@ -24,7 +24,7 @@ from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, 
 
 from crosssell_spark.evaluation.metrics import ITEM, ITEM_CATEGORY, RANK, SCORE
 from crosssell_spark.evaluation.tasks import BASKET, EXCLUDED_CATEGORIES, EXCLUDED_ITEMS, KEY
-from crosssell_spark.schemas import FEATURES, USER_ID
+from crosssell_spark.schemas import CO_BASKETS, CO_USERS, FEATURES, USER_ID
 
 USERS = "users"
 POPULARITY, POPULARITY_ELIGIBLE, COOCCURRENCE, COOCCURRENCE_FLOOR, ALS, PIPELINE = (
@@ -40,7 +40,7 @@ RECS_SCHEMA = StructType(
         StructField(SCORE, DoubleType(), False),
     ]
 )
-NEIGHBOUR, CO_BASKETS = "neighbour", "co_baskets"
+NEIGHBOUR = "neighbour"
 
 
 def eligible(respect_categories: bool = True) -> Column:
@@ -95,24 +95,29 @@ def eligible_popularity(keys: DataFrame, popularity: DataFrame, k: int) -> DataF
     return per_key.join(ranked, "_signature").select(KEY, ITEM, ITEM_CATEGORY, RANK, SCORE)
 
 
-def cooccurrence_neighbours(lines: DataFrame, neighbours: int, min_users: int = 1) -> DataFrame:
-    """(item_id, neighbour, item_category, co_baskets): each item's most co-bought items of other
-    categories, counted in distinct training baskets; no lift or content, and no privacy floor
-    unless `min_users` > 1 (pairs fewer distinct shoppers bought together are dropped)."""
+def cooccurrence_pairs(lines: DataFrame) -> DataFrame:
+    """(item_id, neighbour, item_category, co_baskets, co_users): every pair of items of different
+    categories bought in one training basket, with the distinct baskets and shoppers holding both."""
     left = lines.select(BASKET, USER_ID, F.col(ITEM).alias("_anchor"), F.col(ITEM_CATEGORY).alias("_anchor_category"))
     right = lines.select(BASKET, F.col(ITEM).alias(NEIGHBOUR), ITEM_CATEGORY)
-    pairs = (
+    return (
         left.join(right, BASKET)
         .where(F.col("_anchor_category") != F.col(ITEM_CATEGORY))
-        .groupBy("_anchor", NEIGHBOUR, ITEM_CATEGORY)
-        .agg(F.count(F.lit(1)).alias(CO_BASKETS), F.countDistinct(USER_ID).alias("_users"))
-        .where(F.col("_users") >= min_users)
+        .groupBy(F.col("_anchor").alias(ITEM), NEIGHBOUR, ITEM_CATEGORY)
+        .agg(F.count(F.lit(1)).alias(CO_BASKETS), F.countDistinct(USER_ID).alias(CO_USERS))
     )
-    strongest = Window.partitionBy("_anchor").orderBy(F.col(CO_BASKETS).desc(), F.col(NEIGHBOUR))
+
+
+def cooccurrence_neighbours(pairs: DataFrame, neighbours: int, min_users: int = 1) -> DataFrame:
+    """`cooccurrence_pairs` -> (item_id, neighbour, item_category, co_baskets): each item's most
+    co-bought items; no lift or content, and no privacy floor unless `min_users` > 1 (pairs fewer
+    distinct shoppers bought together are dropped)."""
+    strongest = Window.partitionBy(ITEM).orderBy(F.col(CO_BASKETS).desc(), F.col(NEIGHBOUR))
     return (
-        pairs.withColumn("_r", F.row_number().over(strongest))
+        pairs.where(F.col(CO_USERS) >= min_users)
+        .withColumn("_r", F.row_number().over(strongest))
         .where(F.col("_r") <= neighbours)
-        .select(F.col("_anchor").alias(ITEM), NEIGHBOUR, ITEM_CATEGORY, CO_BASKETS)
+        .select(ITEM, NEIGHBOUR, ITEM_CATEGORY, CO_BASKETS)
     )
 
 

@@ -187,12 +187,10 @@ def score_all(
         "eval_training_lines", bought(training, cfg.basket_event_types, attributes), run.run_id
     )
     popularity = lake.stage_intermediate("eval_item_users", B.item_users(lines), run.run_id)
-    neighbours = lake.stage_intermediate(
-        "eval_cooccurrence", B.cooccurrence_neighbours(lines, cfg.cooccurrence_neighbours), run.run_id
-    )
-    floor = config.similarity.cooccurrence.min_users
-    neighbours_floor = lake.stage_intermediate(
-        "eval_cooccurrence_floor", B.cooccurrence_neighbours(lines, cfg.cooccurrence_neighbours, floor), run.run_id
+    pairs = lake.stage_intermediate("eval_cooccurrence_pairs", B.cooccurrence_pairs(lines), run.run_id)
+    neighbours = B.cooccurrence_neighbours(pairs, cfg.cooccurrence_neighbours)
+    neighbours_floor = B.cooccurrence_neighbours(
+        pairs, cfg.cooccurrence_neighbours, config.similarity.cooccurrence.min_users
     )
     item_users = popularity.select(M.ITEM, F.col(B.USERS).alias("users"))
     buyers = popularity.agg(F.countDistinct(M.ITEM)).first()  # guards an empty training side

@@ -124,7 +124,7 @@ def test_popularity_baselines_rank_by_distinct_buyers(spark, lines):
 
 
 def test_cooccurrence_baseline_counts_shared_baskets_across_categories(spark, lines):
-    neighbours = B.cooccurrence_neighbours(lines, neighbours=5)
+    neighbours = B.cooccurrence_neighbours(B.cooccurrence_pairs(lines), neighbours=5)
     pairs = {(r["item_id"], r["neighbour"]): r["co_baskets"] for r in neighbours.collect()}
     assert pairs == {("A", "B"): 3, ("B", "A"): 3, ("A", "C"): 1, ("C", "A"): 1, ("D", "B"): 1, ("B", "D"): 1}
     anchors = keys(spark, ("A", ["c1"], ["A"]), ("E", ["c1"], ["E"]))
@@ -138,7 +138,7 @@ def test_cooccurrence_baseline_counts_shared_baskets_across_categories(spark, li
 
 
 def test_cooccurrence_floor_keeps_only_pairs_enough_shoppers_share(spark, lines):
-    floored = B.cooccurrence_neighbours(lines, neighbours=5, min_users=3)
+    floored = B.cooccurrence_neighbours(B.cooccurrence_pairs(lines), neighbours=5, min_users=3)
     assert {(r["item_id"], r["neighbour"]) for r in floored.collect()} == {("A", "B"), ("B", "A")}  # 3 shoppers
 
 
