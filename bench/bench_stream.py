@@ -5,8 +5,9 @@
 2. For each rate in BENCH_STREAM_RATES (files per second, default 1,10), a producer lands files of
    1,000 events (existing and new users, items drawn by popularity, views/carts/purchases) for
    BENCH_STREAM_SECONDS while `crosssell stream` runs with a processingTime trigger. Latency of a
-   file = the end of the micro-batch that read it (its users' user_cross_sell rows committed)
-   minus the moment the file was renamed into the landing folder; p50/p95 over files. Throughput =
+   file = the commit of its users' user_cross_sell rows by the micro-batch that read it (the
+   batch's end if it refreshed nobody) minus the moment the file was renamed into the landing
+   folder; p50/p95 over files. Throughput =
    events / (last batch end - first file landed).
 3. Fold-in quality: users with >= 6 distinct items each hold out their latest item; some of their
    other items are "streamed" (split `recent`: those of the last BENCH_STREAM_RECENT_DAYS days, for
@@ -143,7 +144,8 @@ def measure_rate(spark: Any, base: Any, scratch: Path, rate: float, universe: di
             break
         time.sleep(0.5)
     query.stop()
-    finished = {Path(f).name: r.finished for r in writer.reports for f in r.files}
+    # a file's users see fresh recommendations when the batch commits their user_cross_sell rows
+    finished = {Path(f).name: r.lists_written or r.finished for r in writer.reports for f in r.files}
     latencies = [finished[name] - landed for name, landed in producer.landed.items() if name in finished]
     timed = [r for r in writer.reports if any(Path(f).name in expected for f in r.files)]
     events = sum(r.reconciliation.rows_read for r in timed)

@@ -71,6 +71,11 @@ def gx_project_dir(config: AppConfig) -> Path:
     return Path(root) / "_gx" if root.startswith("/") else Path("gx").resolve()
 
 
+def _key(config: Any) -> str:
+    """What identifies an expectation across two suites: its type, arguments and description."""
+    return json.dumps([config.type, config.kwargs, config.description], sort_keys=True, default=str)
+
+
 class QualityGate:
     """Runs each staged table's suite, records results, and refuses to publish on critical failures."""
 
@@ -151,14 +156,33 @@ class QualityGate:
             if not asset.batch_definitions
             else (asset.get_batch_definition("staged"))
         )
+        screened = self._run(name, "staged", batch, suite, df, examples=0)
+        failed = [r.expectation_config for r in screened if not r.success]
+        detailed: dict[str, Any] = {}
+        if failed:  # examples only for what failed: a second run of just those expectations
+            detail_suite = gx.ExpectationSuite(
+                name=f"{name}_failed", expectations=[c.to_domain_obj().copy(update={"id": None}) for c in failed]
+            )
+            detail_suite = self.context.suites.add_or_update(detail_suite)
+            samples = self.config.quality.sample_size
+            rerun = self._run(name, "failed", batch, detail_suite, df, samples)
+            detailed = {_key(r.expectation_config): r for r in rerun}
+        return [self._outcome(name, detailed.get(_key(r.expectation_config), r)) for r in screened]
+
+    def _run(self, name: str, kind: str, batch: Any, suite: Any, df: DataFrame, examples: int) -> list[Any]:
+        """Results of `suite` on `df` (stored for Data Docs); `examples` rows per failed expectation.
+
+        The screening run asks for no examples: fetching them costs GX one more scan (or join) per
+        expectation, which finds nothing on a good table.
+        """
         definition = self.context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=f"{name}_staged", data=batch, suite=suite)
+            gx.ValidationDefinition(name=f"{name}_{kind}", data=batch, suite=suite)
         )
         result = definition.run(
             batch_parameters={"dataframe": df},
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": self.config.quality.sample_size},
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples},
         )
-        return [self._outcome(name, r) for r in result.results]
+        return list(result.results)
 
     def _asset(self, name: str) -> Any:
         try:

@@ -83,17 +83,17 @@ def test_data_docs_render_each_audit_incrementally(spark, setup):
 
 
 @pytest.mark.parametrize(
-    ("defect", "expected"),
+    ("defect", "expected", "example"),
     [
-        ("duplicate_key", "expect_column_values_to_be_unique(event_id)"),
-        ("out_of_range", "expect_column_values_to_be_between(quantity)"),
-        ("unknown_item", "every event's item is in items_clean"),
-        ("unknown_type", "expect_column_values_to_be_in_set(event_type)"),
-        ("null_key", "expect_column_values_to_not_be_null(user_id)"),
-        ("schema", "expect_table_columns_to_match_ordered_list"),
+        ("duplicate_key", "expect_column_values_to_be_unique(event_id)", '"e1"'),
+        ("out_of_range", "expect_column_values_to_be_between(quantity)", "0"),
+        ("unknown_item", "every event's item is in items_clean", '"P404"'),
+        ("unknown_type", "expect_column_values_to_be_in_set(event_type)", '"teleport"'),
+        ("null_key", "expect_column_values_to_not_be_null(user_id)", "null"),
+        ("schema", "expect_table_columns_to_match_ordered_list", None),
     ],
 )
-def test_each_kind_of_expectation_catches_its_planted_defect(spark, setup, defect, expected):
+def test_each_kind_of_expectation_catches_its_planted_defect(spark, setup, defect, expected, example):
     config, lake = setup
     good = events(spark)
     bad = {
@@ -111,6 +111,10 @@ def test_each_kind_of_expectation_catches_its_planted_defect(spark, setup, defec
     assert expected in str(failure.value)
     failed = lake.read("dq_results").filter(~F.col("success")).collect()
     assert failed and all(r["table_name"] == "events_clean" for r in failed)
+    if example is not None:  # the failure is reported with its count and example rows or values
+        (row,) = [r for r in failed if r["expectation"] != "expect_table_row_count_to_be_between"][:1]
+        assert (row["unexpected_count"] or int(row["observed_value"] or 0)) >= 1
+        assert row["sample"] is not None and example in row["sample"], row["sample"]
 
 
 def cross_sell(spark: SparkSession, *ranked_items: tuple[int, str]) -> DataFrame:
