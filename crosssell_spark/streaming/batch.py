@@ -118,7 +118,6 @@ class StreamBatchWriter:
         self._phases: dict[str, float] = {}
         self._last = 0.0
         self._ensured: set[str] = set()
-        self._lists_written: float | None = None
 
     def _ensure(self, spec: TableSpec) -> None:
         """Create (or evolve) a table once per process, not once per write."""
@@ -252,10 +251,11 @@ class StreamBatchWriter:
         self._mark("events_merge")
 
         touched = sorted(r[0] for r in clean.select(USER_ID).distinct().collect())
-        self._lists_written = None
-        refreshed = self._refresh(touched, run_id, batch_id, now) if cfg.streaming.refresh and touched else 0
+        refreshed, lists_written = (
+            self._refresh(touched, run_id, batch_id, now) if cfg.streaming.refresh and touched else (0, None)
+        )
         report = BatchReport(batch_id, files, check, len(touched), refreshed, started, events_written, time.time(),
-                             self._lists_written, bad_files, dict(self._phases))  # fmt: skip
+                             lists_written, bad_files, dict(self._phases))  # fmt: skip
         self.reports.append(report)
         log.info("batch %d: %d files, %d users refreshed, %.1f s %s", batch_id, len(files), refreshed,
                  report.finished - started, report.phases)  # fmt: skip
@@ -297,7 +297,8 @@ class StreamBatchWriter:
             self.context = RefreshContext.load(self.spark, self.config, self.lake)
         return self.context
 
-    def _refresh(self, users: list[str], run_id: str, batch_id: int, now: datetime) -> int:
+    def _refresh(self, users: list[str], run_id: str, batch_id: int, now: datetime) -> tuple[int, float | None]:
+        """Refresh the touched users' rows: how many were refreshed, and when their lists were committed."""
         context = self._refresh_context()
         self._mark("refresh_context")
         touched = self.spark.createDataFrame([(u,) for u in users], f"{USER_ID} string")
@@ -307,6 +308,7 @@ class StreamBatchWriter:
         ids = self.lake.read(USER_ID_MAP.name).join(F.broadcast(touched), USER_ID).select(USER_ID, USER_IDX)
         user_events = self.lake.read(EVENTS_CLEAN.name).join(F.broadcast(touched), USER_ID).cache()
         self._mark("id_map")
+        lists_written: float | None = None
         try:
             rows = refresh_users(self.spark, self.config, context, user_events, ids, run_id, batch_id, now)
             self._mark("fold_in")
@@ -320,8 +322,8 @@ class StreamBatchWriter:
                     self._replace_users(spec, df, rows.user_ids, batch_id)
                     self._mark(spec.name)
                     if spec is USER_CROSS_SELL:
-                        self._lists_written = time.time()
+                        lists_written = time.time()
             rows.interest.unpersist()
         finally:
             user_events.unpersist()
-        return len(rows.user_ids)
+        return len(rows.user_ids), lists_written
