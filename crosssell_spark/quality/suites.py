@@ -78,11 +78,14 @@ UNEXPECTED_ROWS_METRIC = "unexpected_rows_query.table"
 UNEXPECTED_COUNT_METRIC = "unexpected_rows_query.row_count"
 
 
+GX_DEFAULT_EXAMPLES = 20  # GX's partial_unexpected_count when a result format does not set one
+
+
 def example_count(result_format: dict[str, Any] | str | None) -> int:
     """How many example rows a result format asks for (0: counts only)."""
     if isinstance(result_format, dict):
-        return int(result_format.get("partial_unexpected_count", 20) or 0)
-    return 0 if result_format == "BOOLEAN_ONLY" else 20
+        return int(result_format.get("partial_unexpected_count", GX_DEFAULT_EXAMPLES) or 0)
+    return 0 if result_format == "BOOLEAN_ONLY" else GX_DEFAULT_EXAMPLES
 
 
 class ExpectQueryToReturnNoRows(gxe.UnexpectedRowsExpectation):

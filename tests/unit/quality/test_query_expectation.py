@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crosssell_spark.quality.suites import (
+    GX_DEFAULT_EXAMPLES,
     UNEXPECTED_COUNT_METRIC,
     UNEXPECTED_ROWS_METRIC,
     ExpectQueryToReturnNoRows,
@@ -39,4 +40,4 @@ def test_example_count_reads_every_result_format_shape():
     assert example_count({"result_format": "SUMMARY", "partial_unexpected_count": 0}) == 0
     assert example_count({"result_format": "SUMMARY", "partial_unexpected_count": 7}) == 7
     assert example_count("BOOLEAN_ONLY") == 0
-    assert example_count("SUMMARY") == 20
+    assert example_count("SUMMARY") == GX_DEFAULT_EXAMPLES
