@@ -76,8 +76,6 @@ from crosssell_spark.tables import (
 CRITICAL, WARNING = FailureSeverity.CRITICAL, FailureSeverity.WARNING
 UNEXPECTED_ROWS_METRIC = "unexpected_rows_query.table"
 UNEXPECTED_COUNT_METRIC = "unexpected_rows_query.row_count"
-
-
 GX_DEFAULT_EXAMPLES = 20  # GX's partial_unexpected_count when a result format does not set one
 
 
@@ -161,15 +159,16 @@ def row_count_expectation(inputs: SuiteInputs) -> list[Expectation]:
     ]
 
 
+def _unexpected(query: str, description: str) -> Expectation:
+    return ExpectQueryToReturnNoRows(unexpected_rows_query=query, description=description, severity=CRITICAL)
+
+
 def references(column: str, table: str, key: str, inputs: SuiteInputs, description: str) -> Expectation:
     """Every non-null `column` value exists as `key` in `table` (referential integrity)."""
-    return ExpectQueryToReturnNoRows(
-        unexpected_rows_query=(
-            f"SELECT b.* FROM {{batch}} b LEFT ANTI JOIN {inputs.views[table]} r "
-            f"ON b.{column} = r.{key} WHERE b.{column} IS NOT NULL"
-        ),
-        description=description,
-        severity=CRITICAL,
+    return _unexpected(
+        f"SELECT b.* FROM {{batch}} b LEFT ANTI JOIN {inputs.views[table]} r "
+        f"ON b.{column} = r.{key} WHERE b.{column} IS NOT NULL",
+        description,
     )
 
 
@@ -238,10 +237,6 @@ SUITES: dict[str, SuiteBuilder] = {
     EVENTS_QUARANTINE.name: quarantine_suite(EVENTS_QUARANTINE),
     ITEMS_QUARANTINE.name: quarantine_suite(ITEMS_QUARANTINE),
 }
-
-
-def _unexpected(query: str, description: str) -> Expectation:
-    return ExpectQueryToReturnNoRows(unexpected_rows_query=query, description=description, severity=CRITICAL)
 
 
 def _unique_pairs(a: str, b: str) -> Expectation:

@@ -314,15 +314,12 @@ class StreamBatchWriter:
             self._mark("fold_in")
             if rows.user_ids:  # users without any weighted event keep their rows
                 # the lists first: they are what shoppers see, so they are what the latency is about
-                for spec, df in (
-                    (USER_CROSS_SELL, rows.user_lists),
-                    (USER_FACTORS, rows.user_factors),
-                    (USER_CATEGORY_INTEREST, rows.interest),
-                ):
+                self._replace_users(USER_CROSS_SELL, rows.user_lists, rows.user_ids, batch_id)
+                self._mark(USER_CROSS_SELL.name)
+                lists_written = time.time()
+                for spec, df in ((USER_FACTORS, rows.user_factors), (USER_CATEGORY_INTEREST, rows.interest)):
                     self._replace_users(spec, df, rows.user_ids, batch_id)
                     self._mark(spec.name)
-                    if spec is USER_CROSS_SELL:
-                        lists_written = time.time()
             rows.interest.unpersist()
         finally:
             user_events.unpersist()
