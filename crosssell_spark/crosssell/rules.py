@@ -29,6 +29,7 @@ ITEM_IN_STOCK = "item_in_stock"
 SOURCE = "source"
 SOURCE_PRIORITY = "source_priority"
 RANK = "rank"
+ANCHOR_ITEM = "anchor_item_id"
 
 
 def other_category_only() -> Transform:
@@ -111,7 +112,10 @@ def rank_lists(
     tier = F.col(SOURCE_PRIORITY) if evidence_first else F.lit(0)
 
     def transform(df: DataFrame) -> DataFrame:
-        best_per_item = Window.partitionBy(key, ITEM).orderBy(tier, F.col(SCORE).desc())
+        # equal evidence and score: the source, then the anchor decide, so reruns pick the same row
+        best_per_item = Window.partitionBy(key, ITEM).orderBy(
+            tier, F.col(SCORE).desc(), F.col(SOURCE), F.col(ANCHOR_ITEM).asc_nulls_last()
+        )
         within_category = Window.partitionBy(key, ITEM_CATEGORY).orderBy(tier, F.col(SCORE).desc(), F.col(ITEM))
         capped = (
             df.withColumn("_n", F.row_number().over(best_per_item))

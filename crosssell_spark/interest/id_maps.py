@@ -8,8 +8,10 @@ and publishes the union.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
@@ -48,6 +50,15 @@ def extend_id_map(existing: DataFrame, key: str, idx: str, run_id: str) -> Calla
         return existing.select(key, F.col(idx).cast("int").alias(idx), FIRST_RUN_ID).unionByName(numbered)
 
     return transform
+
+
+def first_seen_rows(new_keys: Iterable[str], start: int, key: str, idx: str, run_id: str) -> pd.DataFrame:
+    """The rows `extend_id_map` adds for `new_keys`, built on the driver (for a micro-batch's few new
+    keys): numbered start + 1, start + 2, ... in key order."""
+    keys = sorted(set(new_keys))
+    return pd.DataFrame(
+        {key: keys, idx: np.arange(start + 1, start + 1 + len(keys), dtype=np.int32), FIRST_RUN_ID: run_id}
+    )
 
 
 def attach_ids(id_map: DataFrame, key: str, idx: str) -> Callable[[DataFrame], DataFrame]:

@@ -1,12 +1,13 @@
-"""The foreachBatch writer: one micro-batch -> quarantine, reconciliation, events_clean, refreshed users.
+"""The foreachBatch writer: one micro-batch -> refreshed user lists, quarantine, reconciliation, events_clean.
 
 Exactly-once: every Delta write of batch N carries `txnAppId` = <query name>-<query id> and
 `txnVersion` = N (writer options for appends and replaceWhere, the session confs for MERGE), so
 when a killed query replays batch N, the writes that had committed are skipped by Delta and the
-rest are done. The writes go in an order that keeps the audit exact on a replay: quarantine,
-then the reconciliation (counted before the events land), then the events MERGE (insert-only on
-event_date + event_id, idempotent in itself), then the refreshed user rows: user_cross_sell
-first, since the lists are what shoppers see, then user_factors and user_category_interest.
+rest are done. Order: the touched users' user_cross_sell rows first, built from their published
+events plus this batch's new ones (the lists are what shoppers see, so they are what the latency
+is about); then the quarantine, the reconciliation (counted before the events land, so the audit
+stays exact on a replay), the events MERGE (insert-only on event_date + event_id, idempotent in
+itself), new user ids, user_factors and user_category_interest.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from typing import cast
 
+import pandas as pd
 from delta.exceptions import DeltaConcurrentModificationException
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -27,14 +31,13 @@ from crosssell_spark.cleaning.events import classify_events, clean_events, quara
 from crosssell_spark.cleaning.reconciliation import Reconciliation, reconciliation_rows
 from crosssell_spark.cleaning.stage import _outcome_counts
 from crosssell_spark.config import AppConfig
-from crosssell_spark.interest.id_maps import extend_id_map
+from crosssell_spark.interest.id_maps import first_seen_rows
 from crosssell_spark.interest.model_store import read_text
 from crosssell_spark.lakehouse import Lakehouse, TableSpec, conform
 from crosssell_spark.privacy.pseudonym import pseudonymise_ids
 from crosssell_spark.schemas import (
     DETAIL,
     EVENT_DATE,
-    FIRST_RUN_ID,
     ITEM_ID,
     RAW_EVENT_COLUMNS,
     REASON,
@@ -44,7 +47,7 @@ from crosssell_spark.schemas import (
     USER_IDX,
 )
 from crosssell_spark.streaming.clean import header_matches, not_yet_written, readable_rows, unreadable_rows
-from crosssell_spark.streaming.refresh import RefreshContext, refresh_users
+from crosssell_spark.streaming.refresh import RefreshContext, RefreshedRows, refresh_users
 from crosssell_spark.streaming.source import CORRUPT_RECORD, KAFKA_PREFIX, SOURCE_FILE, checkpoint_location
 from crosssell_spark.tables import (
     EVENTS_CLEAN,
@@ -62,6 +65,7 @@ log = logging.getLogger(__name__)
 INPUT_NAME = "stream_events"
 TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+NamedWrite = tuple[str, Callable[[], object]]  # (table, its write)
 COMMIT_ATTEMPTS = 3  # a commit that conflicts with a concurrent writer (e.g. a batch stage) is retried
 
 
@@ -242,18 +246,41 @@ class StreamBatchWriter:
         (log.info if check.balanced else log.error)("batch %d: %s", batch_id, check.describe())
 
         self._mark("clean")
-        self._append(EVENTS_QUARANTINE, quarantine, batch_id)
-        self._append(RECONCILIATION, reconciliation_rows(self.spark, [check], run_id, now), batch_id)
-        self._mark("audit_writes")
-        if dates:
-            self._merge_events(new, dates, batch_id)
-        events_written = time.time()
-        self._mark("events_merge")
 
         touched = sorted(r[0] for r in clean.select(USER_ID).distinct().collect())
-        refreshed, lists_written = (
-            self._refresh(touched, run_id, batch_id, now) if cfg.streaming.refresh and touched else (0, None)
+        refresh = (
+            self._refreshed_rows(touched, new, run_id, batch_id, now) if cfg.streaming.refresh and touched else None
         )
+        rows, new_ids = refresh if refresh is not None else (None, None)
+        lists_written: float | None = None
+        if rows is not None and rows.user_ids:  # users without any weighted event keep their rows
+            # the lists first: they are what shoppers see, so they are what the latency is about
+            self._replace_users(USER_CROSS_SELL, rows.user_lists, rows.user_ids, batch_id)
+            lists_written = time.time()
+            self._mark(USER_CROSS_SELL.name)
+
+        # Then the rest, in an order that keeps the audit exact on a replay: the reconciliation
+        # commits before the events (counted before they land), the refreshed bookkeeping after.
+        # (Run side by side in threads they took longer in total: on local[2] each write is CPU-bound.)
+        writes: list[NamedWrite] = []
+        if rows_quarantined:  # an empty append would be a commit with nothing in it
+            writes.append((EVENTS_QUARANTINE.name, lambda: self._append(EVENTS_QUARANTINE, quarantine, batch_id)))
+        audit_row = reconciliation_rows(self.spark, [check], run_id, now)
+        writes.append((RECONCILIATION.name, lambda: self._append(RECONCILIATION, audit_row, batch_id)))
+        if dates:
+            writes.append((EVENTS_CLEAN.name, lambda: self._merge_events(new, dates, batch_id)))
+        if new_ids is not None:
+            writes.append((USER_ID_MAP.name, lambda: self._append(USER_ID_MAP, new_ids, batch_id)))
+        if rows is not None and rows.user_ids:
+            for spec, df in ((USER_FACTORS, rows.user_factors), (USER_CATEGORY_INTEREST, rows.interest)):
+                writes.append((spec.name, partial(self._replace_users, spec, df, rows.user_ids, batch_id)))
+        events_written = time.time()
+        for name, write in writes:
+            write()
+            self._mark(name)
+            if name == EVENTS_CLEAN.name:
+                events_written = time.time()
+        refreshed = len(rows.user_ids) if rows is not None else 0
         report = BatchReport(batch_id, files, check, len(touched), refreshed, started, events_written, time.time(),
                              lists_written, bad_files, dict(self._phases))  # fmt: skip
         self.reports.append(report)
@@ -297,30 +324,30 @@ class StreamBatchWriter:
             self.context = RefreshContext.load(self.spark, self.config, self.lake)
         return self.context
 
-    def _refresh(self, users: list[str], run_id: str, batch_id: int, now: datetime) -> tuple[int, float | None]:
-        """Refresh the touched users' rows: how many were refreshed, and when their lists were committed."""
+    def _refreshed_rows(
+        self, users: list[str], new_events: DataFrame, run_id: str, batch_id: int, now: datetime
+    ) -> tuple[RefreshedRows, DataFrame | None]:
+        """The touched users' refreshed rows, from their published events plus this batch's new ones,
+        and the user_id_map rows of users seen for the first time (None when there are none)."""
         context = self._refresh_context()
         self._mark("refresh_context")
         touched = self.spark.createDataFrame([(u,) for u in users], f"{USER_ID} string")
         user_map = self.lake.read(USER_ID_MAP.name)
-        extended = touched.transform(extend_id_map(user_map, USER_ID, USER_IDX, run_id))
-        self._append(USER_ID_MAP, extended.where(F.col(FIRST_RUN_ID) == run_id), batch_id)
-        ids = self.lake.read(USER_ID_MAP.name).join(F.broadcast(touched), USER_ID).select(USER_ID, USER_IDX)
-        user_events = self.lake.read(EVENTS_CLEAN.name).join(F.broadcast(touched), USER_ID).cache()
+        # one job: the touched users' ids (null for users not seen before) and the largest id
+        largest = user_map.agg(F.coalesce(F.max(USER_IDX), F.lit(0)).alias("_largest"))
+        lookup = touched.join(user_map.select(USER_ID, USER_IDX), USER_ID, "left").crossJoin(F.broadcast(largest))
+        found = cast(pd.DataFrame, lookup.toPandas())
+        known = found[found[USER_IDX].notna()].astype({USER_IDX: "int64"})
+        start = int(found["_largest"].iloc[0]) if len(found) else 0
+        first_seen = first_seen_rows(found.loc[found[USER_IDX].isna(), USER_ID], start, USER_ID, USER_IDX, run_id)
+        ids = pd.concat([known[[USER_ID, USER_IDX]], first_seen[[USER_ID, USER_IDX]]], ignore_index=True)
+        published = self.lake.read(EVENTS_CLEAN.name).join(F.broadcast(touched), USER_ID)
+        user_events = published.unionByName(conform(new_events, EVENTS_CLEAN.schema)).cache()
         self._mark("id_map")
-        lists_written: float | None = None
         try:
             rows = refresh_users(self.spark, self.config, context, user_events, ids, run_id, batch_id, now)
-            self._mark("fold_in")
-            if rows.user_ids:  # users without any weighted event keep their rows
-                # the lists first: they are what shoppers see, so they are what the latency is about
-                self._replace_users(USER_CROSS_SELL, rows.user_lists, rows.user_ids, batch_id)
-                self._mark(USER_CROSS_SELL.name)
-                lists_written = time.time()
-                for spec, df in ((USER_FACTORS, rows.user_factors), (USER_CATEGORY_INTEREST, rows.interest)):
-                    self._replace_users(spec, df, rows.user_ids, batch_id)
-                    self._mark(spec.name)
-            rows.interest.unpersist()
         finally:
             user_events.unpersist()
-        return len(rows.user_ids), lists_written
+        self._mark("fold_in")
+        new_ids = self.spark.createDataFrame(first_seen, USER_ID_MAP.schema) if len(first_seen) else None
+        return rows, new_ids

@@ -3,8 +3,10 @@
 `RefreshContext` holds what a refresh reads from the published batch tables (item factors and
 Y^T Y, the category candidates of the interest graph, popularity, similarity, item attributes),
 loaded once and reloaded when a batch run publishes new item factors. `refresh_users` then
-builds, for the touched users only, the same rows the batch stages build for everyone: it calls
-the batch code (`score_interest`, `allowed_user_categories`, `build_user_lists`), not a copy.
+builds, for the touched users only, the same rows the batch stages build for everyone: with
+`streaming.refresh_engine: spark` it calls the batch code (`score_interest`,
+`allowed_user_categories`, `build_user_lists`); with `driver` (default) it runs their pandas
+mirrors in `driver_refresh.py`, which a test holds equal to them, in a fraction of the time.
 """
 
 from __future__ import annotations
@@ -41,17 +43,27 @@ from crosssell_spark.schemas import (
     ALS_SCORE,
     CATEGORY_ID,
     EVENT_TS,
+    EVENT_TYPE,
     FACTOR_ALS,
     FACTOR_SOURCE,
     FEATURES,
     HISTORY_ITEMS,
     INTERACTION_WEIGHT,
     ITEM_ID,
+    PURCHASE,
     REFRESH_BATCH,
     REFRESHED_AT,
     RUN_ID,
     USER_ID,
     USER_IDX,
+)
+from crosssell_spark.streaming.driver_refresh import (
+    DriverTables,
+    allowed_categories_local,
+    build_user_lists_local,
+    interactions_local,
+    observed_shares,
+    score_interest_local,
 )
 from crosssell_spark.streaming.foldin import fold_in_many, gram
 from crosssell_spark.tables import (
@@ -96,6 +108,7 @@ class RefreshContext:
     similarity: DataFrame
     shares: DataFrame
     names: DataFrame
+    tables: DriverTables | None  # driver-side copies for `streaming.refresh_engine: driver`
 
     @classmethod
     def load(cls, spark: SparkSession, config: AppConfig, lake: Lakehouse) -> RefreshContext:
@@ -115,6 +128,15 @@ class RefreshContext:
         attributes = item_attributes(items, level).cache()
         popularity = item_popularity(events, attributes).cache()
         alpha, reg = _trained_params(spark, lake, config)
+        popularity_per_category = (
+            events.transform(build_interactions(cfg, reference)).transform(category_popularity(item_category)).cache()
+        )
+        similarity = lake.read(ITEM_SIMILARITY.name).cache()
+        shares, names = category_shares(popularity).cache(), category_names(lake.read(CATEGORIES.name)).cache()
+        tables = None
+        if config.streaming.refresh_engine == "driver":
+            signals = (attributes, popularity, similarity, shares, names, popularity_per_category, item_category)
+            tables = DriverTables.collect(*signals)
         context = cls(
             item_factors_version=version,
             item_position={item: n for n, item in enumerate(local[ITEM_ID])},
@@ -127,15 +149,14 @@ class RefreshContext:
                 item_factors.transform(top_items_per_category(cfg.top_items_per_category, item_category)).collect()
             ),
             item_category=item_category,
-            category_popularity=events.transform(build_interactions(cfg, reference))
-            .transform(category_popularity(item_category))
-            .cache(),
+            category_popularity=popularity_per_category,
             item_factors=item_factors.select(ITEM_ID, FEATURES).cache(),
             attributes=attributes,
             popularity=popularity,
-            similarity=lake.read(ITEM_SIMILARITY.name).cache(),
-            shares=category_shares(popularity).cache(),
-            names=category_names(lake.read(CATEGORIES.name)).cache(),
+            similarity=similarity,
+            shares=shares,
+            names=names,
+            tables=tables,
         )
         log.info(
             "refresh context: item_factors v%d, %d items (%d ALS-trained), alpha %s, reg %s",
@@ -199,42 +220,41 @@ def refresh_users(
     config: AppConfig,
     context: RefreshContext,
     user_events: DataFrame,
-    user_ids: DataFrame,
+    ids: pd.DataFrame,
     run_id: str,
     batch_id: int,
     refreshed_at: datetime,
 ) -> RefreshedRows:
-    """user_factors, user_category_interest and user_cross_sell rows of the users in `user_events`.
+    """user_factors, user_category_interest and user_cross_sell rows of the users in `user_events`,
+    built on the driver (`context.tables`, refresh_engine driver) or by the batch stage's Spark
+    builders; either way the rows no longer depend on `user_events` once this returns.
 
     Args:
         user_events: every events_clean row of the touched users (batch history plus streamed events).
-        user_ids: (user_id, user_idx) of those users, new ones included.
+        ids: (user_id, user_idx) of those users, new ones included.
     """
     cfg = config.interest
-    newest = user_events.agg(F.max(EVENT_TS)).first()
-    reference = max(context.reference_ts, newest[0]) if newest is not None and newest[0] else context.reference_ts
-    interactions = user_events.transform(build_interactions(cfg, reference)).cache()
-    local = _to_pandas(interactions.select(USER_ID, ITEM_ID, INTERACTION_WEIGHT))
-    idx = _to_pandas(user_ids).set_index(USER_ID)[USER_IDX]
+    interactions: DataFrame | None = None
+    if context.tables is not None:  # refresh_engine driver: the users' events reach the driver once
+        events = _to_pandas(user_events.select(USER_ID, ITEM_ID, EVENT_TYPE, EVENT_TS))
+        newest = events[EVENT_TS].max() if len(events) else None
+        reference = max(context.reference_ts, newest) if newest is not None else context.reference_ts
+        local = interactions_local(cfg, reference, events)
+    else:
+        first = user_events.agg(F.max(EVENT_TS)).first()
+        reference = max(context.reference_ts, first[0]) if first is not None and first[0] else context.reference_ts
+        interactions = user_events.transform(build_interactions(cfg, reference)).cache()
+        local = _to_pandas(interactions.select(USER_ID, ITEM_ID, INTERACTION_WEIGHT))
+    idx = ids.set_index(USER_ID)[USER_IDX]
     folded = fold_in_users(context, local[local[USER_ID].isin(idx.index)])
     folded_idx = idx.loc[folded[USER_ID]].to_numpy(np.int32)
     if folded.empty:
+        if interactions is not None:
+            interactions.unpersist()
         empty = spark.createDataFrame([], FOLDED_SCHEMA)
         return RefreshedRows(empty, empty, empty, [])
 
     scores = context.candidates.scores(np.stack(folded[FEATURES].to_numpy()), cfg.top_k_affinities)
-    categories = np.asarray(context.candidates.category_ids, dtype=object)
-    # pandas in, Arrow across (spark.sql.execution.arrow.pyspark.enabled): no per-row Python objects
-    als_scores = spark.createDataFrame(
-        pd.DataFrame(
-            {
-                USER_IDX: np.repeat(folded_idx, len(categories)).astype(np.int32),
-                CATEGORY_ID: np.tile(categories, len(folded)),
-                ALS_SCORE: scores.ravel().astype(np.float64),
-            }
-        ),
-        ALS_SCORES_SCHEMA,
-    )
     stamp = (
         F.lit(refreshed_at).cast("timestamp").alias(REFRESHED_AT),
         F.lit(batch_id).cast("long").alias(REFRESH_BATCH),
@@ -251,6 +271,25 @@ def refresh_users(
         FOLDED_SCHEMA,
     )
     user_factors = factors.select(USER_ID, USER_IDX, FEATURES, HISTORY_ITEMS, F.lit(run_id).alias(RUN_ID))
+    refreshed = [str(u) for u in folded[USER_ID]]
+    if interactions is None:  # refresh_engine: driver
+        interest_rows, list_rows = _driver_rows(config, context, events, local, folded, scores, spark)
+        with_run = (F.lit(run_id).alias(RUN_ID), *stamp)
+        return RefreshedRows(user_factors, interest_rows.select("*", *with_run), list_rows.select("*", *with_run),
+                             refreshed)  # fmt: skip
+
+    categories = np.asarray(context.candidates.category_ids, dtype=object)
+    # pandas in, Arrow across (spark.sql.execution.arrow.pyspark.enabled): no per-row Python objects
+    als_scores = spark.createDataFrame(
+        pd.DataFrame(
+            {
+                USER_IDX: np.repeat(folded_idx, len(categories)).astype(np.int32),
+                CATEGORY_ID: np.tile(categories, len(folded)),
+                ALS_SCORE: scores.ravel().astype(np.float64),
+            }
+        ),
+        ALS_SCORES_SCHEMA,
+    )
     interest = (
         user_factors.select(USER_ID, USER_IDX, HISTORY_ITEMS)
         .transform(
@@ -264,19 +303,72 @@ def refresh_users(
             )
         )
         .select("*", *stamp)
-        .cache()
+        .localCheckpoint()  # materialised now: the events under it change when the batch's MERGE commits
     )
-    lists = build_user_lists(
-        config.crosssell,
-        allowed_user_categories(interest, config.crosssell.user),
-        user_events,
-        context.similarity,
-        context.popularity,
-        context.attributes,
-        user_factors,
-        context.item_factors,
-        context.shares,
-        context.names,
-    ).select("*", F.lit(run_id).alias(RUN_ID), *stamp)
+    lists = (
+        build_user_lists(
+            config.crosssell,
+            allowed_user_categories(interest, config.crosssell.user),
+            user_events,
+            context.similarity,
+            context.popularity,
+            context.attributes,
+            user_factors,
+            context.item_factors,
+            context.shares,
+            context.names,
+        )
+        .select("*", F.lit(run_id).alias(RUN_ID), *stamp)
+        .localCheckpoint()
+    )
     interactions.unpersist()
-    return RefreshedRows(user_factors, interest, lists, [str(u) for u in folded[USER_ID]])
+    return RefreshedRows(user_factors, interest, lists, refreshed)
+
+
+INTEREST_ROWS_SCHEMA = (
+    "user_id string, category_id string, interest_score double, observed_share double, "
+    "is_new_category boolean, interest_rank int, score_source string"
+)
+LIST_ROWS_SCHEMA = (
+    "user_id string, rank int, item_id string, score double, item_category string, anchor_item_id string, "
+    "source string, reason_codes array<string>, reason string, support long, als_score double, "
+    "interest_component double, cooccurrence_score double, popularity_score double, is_new_category boolean"
+)
+
+
+def _driver_rows(
+    config: AppConfig,
+    context: RefreshContext,
+    events: pd.DataFrame,
+    interactions: pd.DataFrame,
+    folded: pd.DataFrame,
+    als_scores: np.ndarray,
+    spark: SparkSession,
+) -> tuple[DataFrame, DataFrame]:
+    """user_category_interest and user_cross_sell rows (without run columns) built on the driver."""
+    tables = context.tables
+    assert tables is not None
+    users = pd.DataFrame({USER_ID: folded[USER_ID].astype(str), HISTORY_ITEMS: folded[HISTORY_ITEMS]})
+    interest = score_interest_local(
+        config.interest,
+        tables.category_popularity,
+        observed_shares(interactions, tables.item_category),
+        users,
+        als_scores,
+        context.candidates.category_ids,
+        context.candidates.without_als,
+    )
+    purchases = events.loc[events[EVENT_TYPE] == PURCHASE, [USER_ID, ITEM_ID, EVENT_TS]]
+    lists = build_user_lists_local(
+        config.crosssell,
+        allowed_categories_local(interest, config.crosssell.user),
+        purchases,
+        tables,
+        dict(zip(users[USER_ID], folded[FEATURES], strict=True)),
+        context.item_position,
+        context.factors,
+    )
+    list_columns = [c.split(" ")[0] for c in LIST_ROWS_SCHEMA.split(", ")]
+    lists = lists[list_columns].astype({"support": object})
+    lists["support"] = [None if pd.isna(v) else int(v) for v in lists["support"]]
+    return spark.createDataFrame(interest, INTEREST_ROWS_SCHEMA), spark.createDataFrame(lists, LIST_ROWS_SCHEMA)

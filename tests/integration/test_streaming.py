@@ -7,6 +7,7 @@ restarted, shows exactly-once writes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -24,8 +25,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crosssell_spark.config import AppConfig
-from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.lakehouse import Lakehouse, TableSpec, conform
+from crosssell_spark.streaming.refresh import RefreshContext, refresh_users
 from crosssell_spark.streaming.stage import run_stream
+from crosssell_spark.tables import USER_CATEGORY_INTEREST, USER_CROSS_SELL
 from tests.conftest import PROJECT_ROOT, PipelineRun, make_test_config
 
 pytestmark = pytest.mark.integration
@@ -284,3 +287,53 @@ def _committed_txn(delta_log: Path, version: int) -> bool:
             if txn and txn.get("version") == version:
                 return True
     return False
+
+
+PARITY_VARIANTS = {
+    "defaults": (),
+    "other rules": (
+        "crosssell.balance_strength=0.5",
+        "crosssell.user.category_rule=new",
+        "crosssell.rules.evidence_first=false",
+        "crosssell.rules.exclude_owned_days=null",
+        "crosssell.rules.max_price_ratio=null",
+        "crosssell.rules.in_stock_only=false",
+        "interest.categories_per_user=6",
+    ),
+}
+
+
+def _ordered(df: DataFrame, spec: TableSpec, keys: list[str]) -> pd.DataFrame:
+    local = conform(df, spec.schema).toPandas().sort_values(keys).reset_index(drop=True)
+    arrays = [f.name for f in spec.schema.fields if f.dataType.typeName() == "array"]
+    return local.assign(**{name: local[name].map(tuple) for name in arrays})
+
+
+@pytest.mark.parametrize("variant", sorted(PARITY_VARIANTS))
+def test_the_driver_engine_builds_the_rows_the_spark_builders_build(
+    spark: SparkSession, sample_pipeline: PipelineRun, variant: str
+):
+    """refresh_engine driver (pandas) and spark (the batch stage's builders): same users, same rows."""
+    lake = sample_pipeline.lake
+    config = make_test_config(Path(lake.root), *PARITY_VARIANTS[variant])
+    context = RefreshContext.load(spark, config, lake)
+    buyers = lake.read("events_clean").filter("event_type = 'purchase'").select("user_id").distinct()
+    users = buyers.orderBy(F.xxhash64("user_id")).limit(60).unionByName(
+        lake.read("user_id_map").select("user_id").orderBy(F.xxhash64("user_id")).limit(20)
+    ).distinct().localCheckpoint()  # fmt: skip
+    user_events = lake.read("events_clean").join(users, "user_id").cache()
+    ids = lake.read("user_id_map").join(users, "user_id").select("user_id", "user_idx").toPandas()
+    built = {}
+    for engine, engine_context in (("driver", context), ("spark", dataclasses.replace(context, tables=None))):
+        rows = refresh_users(spark, config, engine_context, user_events, ids, "parity", 7, datetime(2026, 1, 1))
+        built[engine] = (
+            _ordered(rows.user_lists, USER_CROSS_SELL, ["user_id", "rank"]),
+            _ordered(rows.interest, USER_CATEGORY_INTEREST, ["user_id", "interest_rank"]),
+        )
+    user_events.unpersist()
+    context.release()
+    for driver, batch in zip(built["driver"], built["spark"], strict=True):
+        assert len(driver) > 0
+        pd.testing.assert_frame_equal(driver, batch, check_exact=False, rtol=1e-9, atol=1e-12)
+    lists = built["driver"][0]
+    assert {"basket", "interest"} <= set(lists["source"]), "the users' lists hold bought-together and interest picks"
