@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -309,20 +310,36 @@ def _ordered(df: DataFrame, spec: TableSpec, keys: list[str]) -> pd.DataFrame:
     return local.assign(**{name: local[name].map(tuple) for name in arrays})
 
 
-@pytest.mark.parametrize("variant", sorted(PARITY_VARIANTS))
-def test_the_driver_engine_builds_the_rows_the_spark_builders_build(
-    spark: SparkSession, sample_pipeline: PipelineRun, variant: str
-):
-    """refresh_engine driver (pandas) and spark (the batch stage's builders): same users, same rows."""
+@dataclass
+class ParityInputs:
+    context: RefreshContext
+    user_events: DataFrame
+    ids: pd.DataFrame
+
+
+@pytest.fixture(scope="module")
+def parity_inputs(spark: SparkSession, sample_pipeline: PipelineRun) -> Iterator[ParityInputs]:
+    """80 users of the sample lakehouse (60 of them buyers) and one refresh context for every variant."""
     lake = sample_pipeline.lake
-    config = make_test_config(Path(lake.root), *PARITY_VARIANTS[variant])
-    context = RefreshContext.load(spark, config, lake)
+    context = RefreshContext.load(spark, make_test_config(Path(lake.root)), lake)
     buyers = lake.read("events_clean").filter("event_type = 'purchase'").select("user_id").distinct()
     users = buyers.orderBy(F.xxhash64("user_id")).limit(60).unionByName(
         lake.read("user_id_map").select("user_id").orderBy(F.xxhash64("user_id")).limit(20)
     ).distinct().localCheckpoint()  # fmt: skip
     user_events = lake.read("events_clean").join(users, "user_id").cache()
     ids = lake.read("user_id_map").join(users, "user_id").select("user_id", "user_idx").toPandas()
+    yield ParityInputs(context, user_events, ids)
+    user_events.unpersist()
+    context.release()
+
+
+@pytest.mark.parametrize("variant", sorted(PARITY_VARIANTS))
+def test_the_driver_engine_builds_the_rows_the_spark_builders_build(
+    spark: SparkSession, sample_pipeline: PipelineRun, parity_inputs: ParityInputs, variant: str
+):
+    """refresh_engine driver (pandas) and spark (the batch stage's builders): same users, same rows."""
+    config = make_test_config(Path(sample_pipeline.lake.root), *PARITY_VARIANTS[variant])
+    context, user_events, ids = parity_inputs.context, parity_inputs.user_events, parity_inputs.ids
     built = {}
     for engine, engine_context in (("driver", context), ("spark", dataclasses.replace(context, tables=None))):
         rows = refresh_users(spark, config, engine_context, user_events, ids, "parity", 7, datetime(2026, 1, 1))
@@ -330,8 +347,6 @@ def test_the_driver_engine_builds_the_rows_the_spark_builders_build(
             _ordered(rows.user_lists, USER_CROSS_SELL, ["user_id", "rank"]),
             _ordered(rows.interest, USER_CATEGORY_INTEREST, ["user_id", "interest_rank"]),
         )
-    user_events.unpersist()
-    context.release()
     for driver, batch in zip(built["driver"], built["spark"], strict=True):
         assert len(driver) > 0
         pd.testing.assert_frame_equal(driver, batch, check_exact=False, rtol=1e-9, atol=1e-12)
