@@ -162,6 +162,8 @@ class RefreshContext:
             "refresh context: item_factors v%d, %d items (%d ALS-trained), alpha %s, reg %s",
             version, len(factors), int(trained.sum()), alpha, reg,
         )  # fmt: skip
+        if tables is not None:  # the driver copies serve the refresh: free the cached Spark copies (plans stay)
+            context.release()
         return context
 
     def release(self) -> None:
