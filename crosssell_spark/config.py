@@ -377,6 +377,7 @@ class StreamingConfig(_Section):
     query_name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")  # names the query and its Delta txnAppId
     refresh: bool  # fold in touched users and rewrite their interest and user_cross_sell rows
     refresh_engine: Literal["driver", "spark"]  # where the touched users' interest and lists are computed
+    context_check_seconds: float = Field(ge=0)  # how often to look for item factors a batch run published
     kafka: KafkaSourceConfig = KafkaSourceConfig()
 
     _options_as_strings = field_validator("options", mode="before")(_reader_options)

@@ -35,9 +35,12 @@ from crosssell_spark.tables import (
 log = logging.getLogger(__name__)
 
 
+CLEAN_OUTCOME, DUPLICATE_OUTCOME = "_clean", "_duplicate"  # outcomes that are not a quarantine reason
+
+
 def _outcome_counts(classified: DataFrame) -> dict[str, int]:
     """Rows per reason in one pass; duplicates under `_duplicate`, clean rows under `_clean`."""
-    outcome = F.coalesce(F.col(REASON), F.when(F.col(IS_DUPLICATE), "_duplicate").otherwise("_clean"))
+    outcome = F.coalesce(F.col(REASON), F.when(F.col(IS_DUPLICATE), DUPLICATE_OUTCOME).otherwise(CLEAN_OUTCOME))
     return {row["outcome"]: int(row["count"]) for row in classified.groupBy(outcome.alias("outcome")).count().collect()}
 
 
@@ -49,7 +52,7 @@ def _reconcile(
         rows_read=rows_read,
         rows_clean=clean.count(),
         rows_quarantined=quarantine.count(),
-        rows_duplicate=outcomes.get("_duplicate", 0),
+        rows_duplicate=outcomes.get(DUPLICATE_OUTCOME, 0),
     )
     log.info(check.describe())
     return check

@@ -1,13 +1,13 @@
 """The foreachBatch writer: one micro-batch -> refreshed user lists, quarantine, reconciliation, events_clean.
 
-Exactly-once: every Delta write of batch N carries `txnAppId` = <query name>-<query id> and
-`txnVersion` = N (writer options for appends and replaceWhere, the session confs for MERGE), so
-when a killed query replays batch N, the writes that had committed are skipped by Delta and the
-rest are done. Order: the touched users' user_cross_sell rows first, built from their published
-events plus this batch's new ones (the lists are what shoppers see, so they are what the latency
-is about); then the quarantine, the reconciliation (counted before the events land, so the audit
-stays exact on a replay), the events MERGE (insert-only on event_date + event_id, idempotent in
-itself), new user ids, user_factors and user_category_interest.
+Exactly-once: the appends and the user-row replacements of batch N carry `txnAppId` = <query
+name>-<query id> and `txnVersion` = N, so when a killed query replays batch N, the writes that had
+committed are skipped by Delta and the rest are done; the events MERGE inserts only (event_date,
+event_id) keys that are not there yet, so a replay inserts nothing twice. Order: the touched users'
+user_cross_sell rows first, built from their published events plus this batch's new ones (the
+lists are what shoppers see, so they are what the latency is about); then the quarantine, the
+reconciliation (counted before the events land, so the audit stays exact on a replay), the events
+MERGE, new user ids, user_factors and user_category_interest.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from crosssell_spark.cleaning.events import classify_events, clean_events, quarantined_events
 from crosssell_spark.cleaning.reconciliation import Reconciliation, reconciliation_rows
-from crosssell_spark.cleaning.stage import _outcome_counts
+from crosssell_spark.cleaning.stage import CLEAN_OUTCOME, DUPLICATE_OUTCOME, _outcome_counts
 from crosssell_spark.config import AppConfig
 from crosssell_spark.interest.id_maps import first_seen_rows
 from crosssell_spark.interest.model_store import read_text
@@ -38,6 +38,7 @@ from crosssell_spark.privacy.pseudonym import pseudonymise_ids
 from crosssell_spark.schemas import (
     DETAIL,
     EVENT_DATE,
+    EVENT_ID,
     ITEM_ID,
     RAW_EVENT_COLUMNS,
     REASON,
@@ -46,7 +47,12 @@ from crosssell_spark.schemas import (
     USER_ID,
     USER_IDX,
 )
-from crosssell_spark.streaming.clean import header_matches, not_yet_written, readable_rows, unreadable_rows
+from crosssell_spark.streaming.clean import (
+    header_matches,
+    not_yet_published,
+    readable_rows,
+    unreadable_rows,
+)
 from crosssell_spark.streaming.refresh import RefreshContext, RefreshedRows, refresh_users
 from crosssell_spark.streaming.source import CORRUPT_RECORD, KAFKA_PREFIX, SOURCE_FILE, checkpoint_location
 from crosssell_spark.tables import (
@@ -63,8 +69,6 @@ from crosssell_spark.tables import (
 
 log = logging.getLogger(__name__)
 INPUT_NAME = "stream_events"
-TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
-TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
 NamedWrite = tuple[str, Callable[[], object]]  # (table, its write)
 COMMIT_ATTEMPTS = 3  # a commit that conflicts with a concurrent writer (e.g. a batch stage) is retried
 
@@ -122,6 +126,12 @@ class StreamBatchWriter:
         self._phases: dict[str, float] = {}
         self._last = 0.0
         self._ensured: set[str] = set()
+        self._context_checked = 0.0  # when the published item-factor version was last looked at
+
+    def close(self) -> None:
+        """Free the refresh context's cached tables; call once the query has stopped."""
+        if self.context is not None:
+            self.context.release()
 
     def _ensure(self, spec: TableSpec) -> None:
         """Create (or evolve) a table once per process, not once per write."""
@@ -170,25 +180,19 @@ class StreamBatchWriter:
         )
         with_retry(lambda: writer.save(self.lake.path(spec.name)), spec.name)
 
-    def _merge_events(self, events: DataFrame, dates: Sequence[str], batch_id: int) -> None:
-        """Insert events whose (event_date, event_id) is not there yet; the date list prunes partitions."""
+    def _merge_events(self, events: DataFrame, dates: Sequence[str]) -> None:
+        """Insert events whose (event_date, event_id) is not there yet (idempotent in itself: a replayed
+        batch inserts nothing); the date list prunes partitions."""
         self._ensure(EVENTS_CLEAN)
         in_dates = f"t.{EVENT_DATE} IN ({', '.join(f'DATE {sql_string(d)}' for d in dates)})"
         condition = f"{in_dates} AND t.{EVENT_DATE} = s.{EVENT_DATE} AND t.event_id = s.event_id"
-        conf = self.spark.conf
-        conf.set(TXN_APP_ID_CONF, self.app_id)
-        conf.set(TXN_VERSION_CONF, str(batch_id))
-        try:
-            merge = (
-                DeltaTable.forPath(self.spark, self.lake.path(EVENTS_CLEAN.name))
-                .alias("t")
-                .merge(conform(events, EVENTS_CLEAN.schema).alias("s"), condition)
-                .whenNotMatchedInsertAll()
-            )
-            with_retry(merge.execute, EVENTS_CLEAN.name)
-        finally:
-            conf.unset(TXN_APP_ID_CONF)
-            conf.unset(TXN_VERSION_CONF)
+        merge = (
+            DeltaTable.forPath(self.spark, self.lake.path(EVENTS_CLEAN.name))
+            .alias("t")
+            .merge(conform(events, EVENTS_CLEAN.schema).alias("s"), condition)
+            .whenNotMatchedInsertAll()
+        )
+        with_retry(merge.execute, EVENTS_CLEAN.name)
 
     # --- one micro-batch ------------------------------------------------------------------------
 
@@ -221,35 +225,38 @@ class StreamBatchWriter:
         readable = batch.transform(readable_rows(bad_files)).transform(pseudonymise_ids(cfg.privacy))
         classified = readable.transform(classify_events(cfg.cleaning, known_items, now)).localCheckpoint()
         sessions = f"{self.query_name}-{batch_id}-"  # derived session ids never collide with the batch job's
-        clean = clean_events(classified, cfg.cleaning.session_gap_minutes, sessions).localCheckpoint()
-        per_date = clean.groupBy(EVENT_DATE).count().collect()
-        dates = [str(r[EVENT_DATE]) for r in per_date]
-        existing = self.lake.read(EVENTS_CLEAN.name).where(F.col(EVENT_DATE).isin(dates))
-        new = clean.transform(not_yet_written(existing)).localCheckpoint()
+        # the batch's clean events reach the driver once: touched users, dates and counts come from them
+        clean = cast(pd.DataFrame, clean_events(classified, cfg.cleaning.session_gap_minutes, sessions).toPandas())
+        outcomes = _outcome_counts(classified)
         unreadable = batch.transform(unreadable_rows(bad_files, keep_text=not cfg.privacy.pseudonymise))
         quarantine = (
             unreadable.transform(pseudonymise_ids(cfg.privacy))
             .unionByName(quarantined_events(classified).select(*RAW_EVENT_COLUMNS, REASON, DETAIL))
             .select("*", F.lit(run_id).alias(RUN_ID), F.lit(None).cast("date").alias(RUN_DATE))  # no daily slice
         )
-
-        outcomes = _outcome_counts(classified)
-        rows_read, rows_quarantined = sum(int(r["rows"]) for r in per_file), quarantine.count()
-        rows_clean, rows_all_clean = new.count(), sum(int(r["count"]) for r in per_date)
+        unparsed = sum(int(r["rows"]) if r[SOURCE_FILE] in bad_files else int(r["corrupt"]) for r in per_file)
+        rejected = sum(n for outcome, n in outcomes.items() if outcome not in (CLEAN_OUTCOME, DUPLICATE_OUTCOME))
+        # counted where there is something to count (a clean batch has no quarantine rows to scan for)
+        rows_quarantined = quarantine.count() if unparsed + rejected else 0
+        touched = sorted(clean[USER_ID].unique())
+        dates = sorted({str(d) for d in clean[EVENT_DATE]})
+        published = self._published_events(touched, dates)
+        new = not_yet_published(clean, published)
         check = Reconciliation(
             input_name=INPUT_NAME,
-            rows_read=rows_read,
-            rows_clean=rows_clean,
+            rows_read=sum(int(r["rows"]) for r in per_file),
+            rows_clean=len(new),
             rows_quarantined=rows_quarantined,
-            rows_duplicate=outcomes.get("_duplicate", 0) + rows_all_clean - rows_clean,
+            rows_duplicate=outcomes.get(DUPLICATE_OUTCOME, 0) + len(clean) - len(new),
         )
         (log.info if check.balanced else log.error)("batch %d: %s", batch_id, check.describe())
 
         self._mark("clean")
 
-        touched = sorted(r[0] for r in clean.select(USER_ID).distinct().collect())
         refresh = (
-            self._refreshed_rows(touched, new, run_id, batch_id, now) if cfg.streaming.refresh and touched else None
+            self._refreshed_rows(touched, published, new, run_id, batch_id, now)
+            if cfg.streaming.refresh and touched
+            else None
         )
         rows, new_ids = refresh if refresh is not None else (None, None)
         lists_written: float | None = None
@@ -267,8 +274,9 @@ class StreamBatchWriter:
             writes.append((EVENTS_QUARANTINE.name, lambda: self._append(EVENTS_QUARANTINE, quarantine, batch_id)))
         audit_row = reconciliation_rows(self.spark, [check], run_id, now)
         writes.append((RECONCILIATION.name, lambda: self._append(RECONCILIATION, audit_row, batch_id)))
-        if dates:
-            writes.append((EVENTS_CLEAN.name, lambda: self._merge_events(new, dates, batch_id)))
+        if len(new):
+            new_events = self.spark.createDataFrame(new, EVENTS_CLEAN.schema)
+            writes.append((EVENTS_CLEAN.name, lambda: self._merge_events(new_events, dates)))
         if new_ids is not None:
             writes.append((USER_ID_MAP.name, lambda: self._append(USER_ID_MAP, new_ids, batch_id)))
         if rows is not None and rows.user_ids:
@@ -316,24 +324,36 @@ class StreamBatchWriter:
     # --- refresh --------------------------------------------------------------------------------
 
     def _refresh_context(self) -> RefreshContext:
-        """The loaded context, reloaded when a batch run has published new item factors."""
+        """The loaded context, reloaded when a batch run has published new item factors (looked for
+        every `streaming.context_check_seconds`)."""
+        recently = time.time() - self._context_checked < self.config.streaming.context_check_seconds
+        if self.context is not None and recently:
+            return self.context
         version = self.lake.version(ITEM_FACTORS.name)
+        self._context_checked = time.time()
         if self.context is None or self.context.item_factors_version != version:
             if self.context is not None:
                 self.context.release()
             self.context = RefreshContext.load(self.spark, self.config, self.lake)
         return self.context
 
-    def _refreshed_rows(
-        self, users: list[str], new_events: DataFrame, run_id: str, batch_id: int, now: datetime
-    ) -> tuple[RefreshedRows, DataFrame | None]:
-        """The touched users' refreshed rows, from their published events plus this batch's new ones,
-        and the user_id_map rows of users seen for the first time (None when there are none)."""
-        context = self._refresh_context()
-        self._mark("refresh_context")
+    def _published_events(self, users: Sequence[str], dates: Sequence[str]) -> pd.DataFrame:
+        """events_clean rows of `users`, in one query: all of them when the stream refreshes (their
+        history), else the keys on the batch's dates only (enough to tell replayed events from new)."""
+        columns = EVENTS_CLEAN.schema.fieldNames()
+        if not users:
+            return pd.DataFrame({c: [] for c in columns})
+        touched = self.spark.createDataFrame([(u,) for u in users], f"{USER_ID} string")
+        events = self.lake.read(EVENTS_CLEAN.name)
+        if not self.config.streaming.refresh:
+            events, columns = events.where(F.col(EVENT_DATE).isin(list(dates))), [EVENT_DATE, EVENT_ID, USER_ID]
+        return cast(pd.DataFrame, events.join(F.broadcast(touched), USER_ID).select(*columns).toPandas())
+
+    def _user_ids(self, users: Sequence[str], run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(user_id, user_idx) of `users` in one query, and the user_id_map rows of those seen for the
+        first time (numbered after the largest id)."""
         touched = self.spark.createDataFrame([(u,) for u in users], f"{USER_ID} string")
         user_map = self.lake.read(USER_ID_MAP.name)
-        # one job: the touched users' ids (null for users not seen before) and the largest id
         largest = user_map.agg(F.coalesce(F.max(USER_IDX), F.lit(0)).alias("_largest"))
         lookup = touched.join(user_map.select(USER_ID, USER_IDX), USER_ID, "left").crossJoin(F.broadcast(largest))
         found = cast(pd.DataFrame, lookup.toPandas())
@@ -341,13 +361,25 @@ class StreamBatchWriter:
         start = int(found["_largest"].iloc[0]) if len(found) else 0
         first_seen = first_seen_rows(found.loc[found[USER_IDX].isna(), USER_ID], start, USER_ID, USER_IDX, run_id)
         ids = pd.concat([known[[USER_ID, USER_IDX]], first_seen[[USER_ID, USER_IDX]]], ignore_index=True)
-        published = self.lake.read(EVENTS_CLEAN.name).join(F.broadcast(touched), USER_ID)
-        user_events = published.unionByName(conform(new_events, EVENTS_CLEAN.schema)).cache()
+        return ids, first_seen
+
+    def _refreshed_rows(
+        self,
+        users: list[str],
+        published: pd.DataFrame,
+        new: pd.DataFrame,
+        run_id: str,
+        batch_id: int,
+        now: datetime,
+    ) -> tuple[RefreshedRows, DataFrame | None]:
+        """The touched users' refreshed rows, from their published events plus this batch's new ones,
+        and the user_id_map rows of users seen for the first time (None when there are none)."""
+        context = self._refresh_context()
+        self._mark("refresh_context")
+        ids, first_seen = self._user_ids(users, run_id)
         self._mark("id_map")
-        try:
-            rows = refresh_users(self.spark, self.config, context, user_events, ids, run_id, batch_id, now)
-        finally:
-            user_events.unpersist()
+        events = pd.concat([published, new[list(published.columns)]], ignore_index=True)
+        rows = refresh_users(self.spark, self.config, context, events, ids, run_id, batch_id, now)
         self._mark("fold_in")
         new_ids = self.spark.createDataFrame(first_seen, USER_ID_MAP.schema) if len(first_seen) else None
         return rows, new_ids

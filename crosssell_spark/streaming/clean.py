@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -52,9 +53,12 @@ def readable_rows(bad_files: Sequence[str]) -> Callable[[DataFrame], DataFrame]:
     return lambda batch: batch.filter(~_is_unreadable(bad_files)).select(*RAW_EVENT_COLUMNS)
 
 
-def not_yet_written(existing: DataFrame) -> Callable[[DataFrame], DataFrame]:
-    """Clean events whose (event_date, event_id) is not in `existing` (events_clean, pruned by date)."""
-    return lambda clean: clean.join(existing.select(EVENT_DATE, EVENT_ID), [EVENT_DATE, EVENT_ID], "left_anti")
+def not_yet_published(clean: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """Clean events whose (event_date, event_id) is not among `published`: the same users' events_clean
+    rows (an event id hashes its user id, so a replayed event is always among its user's rows)."""
+    keys = [EVENT_DATE, EVENT_ID]
+    seen = pd.MultiIndex.from_frame(clean[keys]).isin(pd.MultiIndex.from_frame(published[keys]))
+    return clean[~seen].reset_index(drop=True)
 
 
 def header_matches(header: str) -> bool:

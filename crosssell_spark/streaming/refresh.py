@@ -221,30 +221,27 @@ def refresh_users(
     spark: SparkSession,
     config: AppConfig,
     context: RefreshContext,
-    user_events: DataFrame,
+    events: pd.DataFrame,
     ids: pd.DataFrame,
     run_id: str,
     batch_id: int,
     refreshed_at: datetime,
 ) -> RefreshedRows:
-    """user_factors, user_category_interest and user_cross_sell rows of the users in `user_events`,
-    built on the driver (`context.tables`, refresh_engine driver) or by the batch stage's Spark
-    builders; either way the rows no longer depend on `user_events` once this returns.
+    """user_factors, user_category_interest and user_cross_sell rows of the users in `events`, built
+    on the driver (`context.tables`, refresh_engine driver) or by the batch stage's Spark builders.
 
     Args:
-        user_events: every events_clean row of the touched users (batch history plus streamed events).
+        events: every events_clean row of the touched users (batch history plus streamed events).
         ids: (user_id, user_idx) of those users, new ones included.
     """
     cfg = config.interest
     interactions: DataFrame | None = None
-    if context.tables is not None:  # refresh_engine driver: the users' events reach the driver once
-        events = _to_pandas(user_events.select(USER_ID, ITEM_ID, EVENT_TYPE, EVENT_TS))
-        newest = events[EVENT_TS].max() if len(events) else None
-        reference = max(context.reference_ts, newest) if newest is not None else context.reference_ts
-        local = interactions_local(cfg, reference, events)
+    newest = events[EVENT_TS].max() if len(events) else None
+    reference = max(context.reference_ts, newest.to_pydatetime()) if newest is not None else context.reference_ts
+    if context.tables is not None:  # refresh_engine driver
+        local = interactions_local(cfg, reference, events[[USER_ID, ITEM_ID, EVENT_TYPE, EVENT_TS]])
     else:
-        first = user_events.agg(F.max(EVENT_TS)).first()
-        reference = max(context.reference_ts, first[0]) if first is not None and first[0] else context.reference_ts
+        user_events = spark.createDataFrame(events[EVENTS_CLEAN.schema.fieldNames()], EVENTS_CLEAN.schema).cache()
         interactions = user_events.transform(build_interactions(cfg, reference)).cache()
         local = _to_pandas(interactions.select(USER_ID, ITEM_ID, INTERACTION_WEIGHT))
     idx = ids.set_index(USER_ID)[USER_IDX]
@@ -253,6 +250,7 @@ def refresh_users(
     if folded.empty:
         if interactions is not None:
             interactions.unpersist()
+            user_events.unpersist()
         empty = spark.createDataFrame([], FOLDED_SCHEMA)
         return RefreshedRows(empty, empty, empty, [])
 
@@ -305,7 +303,7 @@ def refresh_users(
             )
         )
         .select("*", *stamp)
-        .localCheckpoint()  # materialised now: the events under it change when the batch's MERGE commits
+        .localCheckpoint()
     )
     lists = (
         build_user_lists(
@@ -324,6 +322,7 @@ def refresh_users(
         .localCheckpoint()
     )
     interactions.unpersist()
+    user_events.unpersist()
     return RefreshedRows(user_factors, interest, lists, refreshed)
 
 

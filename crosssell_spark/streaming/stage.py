@@ -26,7 +26,8 @@ def _ensure_folder(spark: SparkSession, path: str) -> None:
 
 
 def start_stream(spark: SparkSession, config: AppConfig) -> tuple[StreamingQuery, StreamBatchWriter]:
-    """Start the query with the configured source, trigger and checkpoint; returns it and its writer."""
+    """Start the query with the configured source, trigger and checkpoint; returns it and its writer
+    (call `writer.close()` once the query has stopped)."""
     cfg = config.streaming
     if cfg.source == "file":
         _ensure_folder(spark, landing_dir(config))
@@ -73,6 +74,5 @@ def run_stream(spark: SparkSession, config: AppConfig) -> StageResult:
         log.info("stopping stream %s", config.streaming.query_name)
         query.stop()
     finally:
-        if writer.context is not None:
-            writer.context.release()
+        writer.close()
     return StageResult(stage=STAGE, metrics=summarise(writer))

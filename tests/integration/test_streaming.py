@@ -313,7 +313,7 @@ def _ordered(df: DataFrame, spec: TableSpec, keys: list[str]) -> pd.DataFrame:
 @dataclass
 class ParityInputs:
     context: RefreshContext
-    user_events: DataFrame
+    user_events: pd.DataFrame
     ids: pd.DataFrame
 
 
@@ -326,10 +326,9 @@ def parity_inputs(spark: SparkSession, sample_pipeline: PipelineRun) -> Iterator
     users = buyers.orderBy(F.xxhash64("user_id")).limit(60).unionByName(
         lake.read("user_id_map").select("user_id").orderBy(F.xxhash64("user_id")).limit(20)
     ).distinct().localCheckpoint()  # fmt: skip
-    user_events = lake.read("events_clean").join(users, "user_id").cache()
+    user_events = lake.read("events_clean").join(users, "user_id").toPandas()
     ids = lake.read("user_id_map").join(users, "user_id").select("user_id", "user_idx").toPandas()
     yield ParityInputs(context, user_events, ids)
-    user_events.unpersist()
     context.release()
 
 
