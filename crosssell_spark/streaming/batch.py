@@ -275,7 +275,7 @@ class StreamBatchWriter:
         audit_row = reconciliation_rows(self.spark, [check], run_id, now)
         writes.append((RECONCILIATION.name, lambda: self._append(RECONCILIATION, audit_row, batch_id)))
         if len(new):
-            new_events = self.spark.createDataFrame(new, EVENTS_CLEAN.schema)
+            new_events = self.spark.createDataFrame(new[EVENTS_CLEAN.schema.fieldNames()], EVENTS_CLEAN.schema)
             writes.append((EVENTS_CLEAN.name, lambda: self._merge_events(new_events, dates)))
         if new_ids is not None:
             writes.append((USER_ID_MAP.name, lambda: self._append(USER_ID_MAP, new_ids, batch_id)))
