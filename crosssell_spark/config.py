@@ -378,6 +378,7 @@ class StreamingConfig(_Section):
     refresh: bool  # fold in touched users and rewrite their interest and user_cross_sell rows
     refresh_engine: Literal["driver", "spark"]  # where the touched users' interest and lists are computed
     context_check_seconds: float = Field(ge=0)  # how often to look for item factors a batch run published
+    history_cache_events: int = Field(ge=0)  # touched users' published events kept on the driver; 0: read each batch
     kafka: KafkaSourceConfig = KafkaSourceConfig()
 
     _options_as_strings = field_validator("options", mode="before")(_reader_options)

@@ -81,6 +81,16 @@ class Lakehouse:
             return None
         return int(DeltaTable.forPath(self.spark, self.path(table)).history(1).collect()[0]["version"])
 
+    def latest_version(self, table: str) -> int | None:
+        """Latest Delta version of a table from the driver's Delta log (a listing of `_delta_log`, no
+        Spark job: for the stream's per-batch checks), None when it does not exist yet."""
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, self.path(table))
+        nothing = jvm.scala.Option.empty()
+        version = int(log.update(False, nothing, nothing).version())
+        return None if version < 0 else version
+
     def history(self, table: str, limit: int = 20) -> DataFrame:
         return DeltaTable.forPath(self.spark, self.path(table)).history(limit)
 

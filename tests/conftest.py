@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import functools
+import fcntl
 import os
+import pickle
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,30 +50,43 @@ def make_test_config(lakehouse_root: Path, *overrides: str) -> AppConfig:
     )
 
 
+# Modules that read the shared `sample_pipeline` lakehouse. Under pytest-xdist the first worker to
+# need it builds it and the other reads it (see the fixture), so they may run on both workers. One
+# goes first (the worker that takes it builds the pipeline); the rest come after the other
+# integration modules, by when the pipeline is published, so no worker sits waiting on the build.
+SAMPLE_PIPELINE_FIRST = ("test_analyst_notebooks",)
+SAMPLE_PIPELINE_LATER = ("test_evaluation", "test_streaming", "test_candidates_stage", "test_similarity_stage")
+
+
+def _run_order(item: pytest.Item) -> tuple[int, int]:
+    module = Path(str(item.fspath)).stem
+    if module in SAMPLE_PIPELINE_FIRST:
+        return 0, 0
+    if "/unit/" in str(item.fspath):
+        return 3, 0
+    if module in SAMPLE_PIPELINE_LATER:
+        return 2, SAMPLE_PIPELINE_LATER.index(module)  # the longest first
+    return 1, 0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the work for the two `make test` workers (stable within each group)."""
+    items.sort(key=_run_order)
+
+
 @pytest.hookimpl(optionalhook=True)  # pytest -p no:xdist still runs
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """Keep what shares an expensive fixture on one pytest-xdist worker (`make test` runs two).
-
-    Every module that uses `sample_pipeline` is one work unit, so that pipeline runs once per test
-    run; every other module outside tests/unit is a unit of its own, so its module fixtures run
-    once; unit tests spread one by one.
-    """
+    """Each integration module is one pytest-xdist work unit (its module fixtures run once), unit
+    tests spread one by one, handed out in collection order (see `pytest_collection_modifyitems`)."""
     from xdist.scheduler import LoadScopeScheduling
 
-    class FixtureGroups(LoadScopeScheduling):
+    class ModuleUnits(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
-            if "/unit/" in f"/{module}":
-                return nodeid
-            return "sample_pipeline" if _uses_sample_pipeline(module) else module
+            return nodeid if "/unit/" in f"/{module}" else module
 
-    return FixtureGroups(config, log)
-
-
-@functools.cache
-def _uses_sample_pipeline(module: str) -> bool:
-    path = PROJECT_ROOT / module
-    return path.is_file() and "sample_pipeline" in path.read_text()
+    config.option.loadscopereorder = False  # the order above, not largest-first
+    return ModuleUnits(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -116,10 +131,25 @@ class PipelineRun:
 
 @pytest.fixture(scope="session")
 def sample_pipeline(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
-    """run-all on a 60k-event sample world (every stage, quality gates included)."""
-    root = tmp_path_factory.mktemp("sample-pipeline")
+    """run-all on a 60k-event sample world (every stage, quality gates included), once per test run:
+    under pytest-xdist the first worker to need it builds it in the run's shared temp folder while
+    holding a lock, the others wait for the lock and read what it published."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # pytest-of-<user>/pytest-<n>/, above each worker's popen-gw<k>/
+    root, published = shared / "sample-pipeline", shared / "sample-pipeline.results.pickle"
     config = make_test_config(
         root / "lakehouse", f"sample.path={root / 'world'}", f"sample.events={PIPELINE_SAMPLE_EVENTS}"
     )
-    results = {r.stage: r for r in run_all(spark, config, Run.start())}
+    with open(shared / "sample-pipeline.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if published.exists():
+                results = pickle.loads(published.read_bytes())
+            else:  # first (or after a worker failed mid-build: start clean)
+                shutil.rmtree(root, ignore_errors=True)
+                results = {r.stage: r for r in run_all(spark, config, Run.start())}
+                published.write_bytes(pickle.dumps(results))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return PipelineRun(config, Lakehouse(spark, config.lakehouse), results, root / "world")

@@ -53,6 +53,7 @@ from crosssell_spark.streaming.clean import (
     readable_rows,
     unreadable_rows,
 )
+from crosssell_spark.streaming.driver_state import PublishedHistory, UserIds
 from crosssell_spark.streaming.refresh import RefreshContext, RefreshedRows, refresh_users
 from crosssell_spark.streaming.source import CORRUPT_RECORD, KAFKA_PREFIX, SOURCE_FILE, checkpoint_location
 from crosssell_spark.tables import (
@@ -127,6 +128,11 @@ class StreamBatchWriter:
         self._last = 0.0
         self._ensured: set[str] = set()
         self._context_checked = 0.0  # when the published item-factor version was last looked at
+        # published events and user ids kept on the driver between batches (streaming.history_cache_events)
+        cached = config.streaming.refresh and config.streaming.history_cache_events > 0
+        self.history = PublishedHistory(EVENTS_CLEAN.schema.fieldNames(), config.streaming.history_cache_events)
+        self.user_ids = UserIds()
+        self.cached_state = cached
 
     def close(self) -> None:
         """Free the refresh context's cached tables; call once the query has stopped."""
@@ -194,6 +200,16 @@ class StreamBatchWriter:
         )
         with_retry(merge.execute, EVENTS_CLEAN.name)
 
+    def _own_commit(self, spec: TableSpec, write: Callable[[], object], rows: pd.DataFrame) -> None:
+        """Commit `rows` to events_clean or user_id_map and move the driver's copy of it along."""
+        if not self.cached_state:
+            write()
+            return
+        state = self.history if spec.name == EVENTS_CLEAN.name else self.user_ids
+        before = state.version
+        write()
+        state.committed(before, self.lake.latest_version(spec.name), rows)
+
     # --- one micro-batch ------------------------------------------------------------------------
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
@@ -202,6 +218,10 @@ class StreamBatchWriter:
         batch = batch_df.persist()
         try:
             self._process(batch, int(batch_id), started)
+        except BaseException:  # the driver's copies may be half-advanced: read the tables again next time
+            self.history.reset(None, ())
+            self.user_ids.version = None
+            raise
         finally:
             batch.unpersist()
 
@@ -258,7 +278,7 @@ class StreamBatchWriter:
             if cfg.streaming.refresh and touched
             else None
         )
-        rows, new_ids = refresh if refresh is not None else (None, None)
+        rows, new_ids, first_seen = refresh if refresh is not None else (None, None, None)
         lists_written: float | None = None
         if rows is not None and rows.user_ids:  # users without any weighted event keep their rows
             # the lists first: they are what shoppers see, so they are what the latency is about
@@ -276,9 +296,11 @@ class StreamBatchWriter:
         writes.append((RECONCILIATION.name, lambda: self._append(RECONCILIATION, audit_row, batch_id)))
         if len(new):
             new_events = self.spark.createDataFrame(new[EVENTS_CLEAN.schema.fieldNames()], EVENTS_CLEAN.schema)
-            writes.append((EVENTS_CLEAN.name, lambda: self._merge_events(new_events, dates)))
+            merge_events = partial(self._merge_events, new_events, dates)
+            writes.append((EVENTS_CLEAN.name, partial(self._own_commit, EVENTS_CLEAN, merge_events, new)))
         if new_ids is not None:
-            writes.append((USER_ID_MAP.name, lambda: self._append(USER_ID_MAP, new_ids, batch_id)))
+            append_ids = partial(self._append, USER_ID_MAP, new_ids, batch_id)
+            writes.append((USER_ID_MAP.name, partial(self._own_commit, USER_ID_MAP, append_ids, first_seen)))
         if rows is not None and rows.user_ids:
             for spec, df in ((USER_FACTORS, rows.user_factors), (USER_CATEGORY_INTEREST, rows.interest)):
                 writes.append((spec.name, partial(self._replace_users, spec, df, rows.user_ids, batch_id)))
@@ -338,28 +360,53 @@ class StreamBatchWriter:
         return self.context
 
     def _published_events(self, users: Sequence[str], dates: Sequence[str]) -> pd.DataFrame:
-        """events_clean rows of `users`, in one query: all of them when the stream refreshes (their
-        history), else the keys on the batch's dates only (enough to tell replayed events from new)."""
+        """events_clean rows of `users`: all of them when the stream refreshes (their history; from the
+        driver's copy where it holds them, the rest in one query), else the keys on the batch's dates
+        only (enough to tell replayed events from new)."""
         columns = EVENTS_CLEAN.schema.fieldNames()
         if not users:
             return pd.DataFrame({c: [] for c in columns})
-        touched = self.spark.createDataFrame([(u,) for u in users], f"{USER_ID} string")
-        events = self.lake.read(EVENTS_CLEAN.name)
         if not self.config.streaming.refresh:
-            events, columns = events.where(F.col(EVENT_DATE).isin(list(dates))), [EVENT_DATE, EVENT_ID, USER_ID]
-        return cast(pd.DataFrame, events.join(F.broadcast(touched), USER_ID).select(*columns).toPandas())
+            events = self.lake.read(EVENTS_CLEAN.name).where(F.col(EVENT_DATE).isin(list(dates)))
+            return self._rows_of(users, events, [EVENT_DATE, EVENT_ID, USER_ID])
+        if not self.cached_state:
+            return self._rows_of(users, self.lake.read(EVENTS_CLEAN.name), columns)
+        version = self.lake.latest_version(EVENTS_CLEAN.name)
+        if version != self.history.version:  # first batch, or another writer committed: read anew
+            published = self.lake.read(EVENTS_CLEAN.name, version).select(USER_ID).distinct()
+            self.history.reset(version, cast(pd.DataFrame, published.toPandas())[USER_ID])
+        cached, to_read = self.history.split(users)
+        if not to_read:
+            return cached
+        read = self._rows_of(to_read, self.lake.read(EVENTS_CLEAN.name, version), columns)
+        self.history.add_read(to_read, read)
+        return pd.concat([cached, read], ignore_index=True) if len(cached) else read
+
+    def _rows_of(self, users: Sequence[str], table: DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+        """The `columns` of `table`'s rows of `users`, on the driver."""
+        touched = self.spark.createDataFrame([(u,) for u in users], f"{USER_ID} string")
+        return cast(pd.DataFrame, table.join(F.broadcast(touched), USER_ID).select(*columns).toPandas())
 
     def _user_ids(self, users: Sequence[str], run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(user_id, user_idx) of `users` in one query, and the user_id_map rows of those seen for the
         first time (numbered after the largest id)."""
-        touched = self.spark.createDataFrame([(u,) for u in users], f"{USER_ID} string")
-        user_map = self.lake.read(USER_ID_MAP.name)
-        largest = user_map.agg(F.coalesce(F.max(USER_IDX), F.lit(0)).alias("_largest"))
-        lookup = touched.join(user_map.select(USER_ID, USER_IDX), USER_ID, "left").crossJoin(F.broadcast(largest))
-        found = cast(pd.DataFrame, lookup.toPandas())
-        known = found[found[USER_IDX].notna()].astype({USER_IDX: "int64"})
-        start = int(found["_largest"].iloc[0]) if len(found) else 0
-        first_seen = first_seen_rows(found.loc[found[USER_IDX].isna(), USER_ID], start, USER_ID, USER_IDX, run_id)
+        if self.cached_state:
+            version = self.lake.latest_version(USER_ID_MAP.name)
+            if version != self.user_ids.version:  # first batch, or another writer committed: read anew
+                id_map = self.lake.read(USER_ID_MAP.name, version).select(USER_ID, USER_IDX)
+                self.user_ids.reset(version, cast(pd.DataFrame, id_map.toPandas()))
+            known, unseen = self.user_ids.lookup(users)
+            start = self.user_ids.largest
+        else:
+            touched = self.spark.createDataFrame([(u,) for u in users], f"{USER_ID} string")
+            user_map = self.lake.read(USER_ID_MAP.name)
+            largest = user_map.agg(F.coalesce(F.max(USER_IDX), F.lit(0)).alias("_largest"))
+            lookup = touched.join(user_map.select(USER_ID, USER_IDX), USER_ID, "left").crossJoin(F.broadcast(largest))
+            found = cast(pd.DataFrame, lookup.toPandas())
+            known = found[found[USER_IDX].notna()].astype({USER_IDX: "int64"})
+            start = int(found["_largest"].iloc[0]) if len(found) else 0
+            unseen = found.loc[found[USER_IDX].isna(), USER_ID]
+        first_seen = first_seen_rows(unseen, start, USER_ID, USER_IDX, run_id)
         ids = pd.concat([known[[USER_ID, USER_IDX]], first_seen[[USER_ID, USER_IDX]]], ignore_index=True)
         return ids, first_seen
 
@@ -371,15 +418,17 @@ class StreamBatchWriter:
         run_id: str,
         batch_id: int,
         now: datetime,
-    ) -> tuple[RefreshedRows, DataFrame | None]:
+    ) -> tuple[RefreshedRows, DataFrame | None, pd.DataFrame]:
         """The touched users' refreshed rows, from their published events plus this batch's new ones,
-        and the user_id_map rows of users seen for the first time (None when there are none)."""
+        and the user_id_map rows of users seen for the first time (as a DataFrame, None when there
+        are none, and on the driver)."""
         context = self._refresh_context()
         self._mark("refresh_context")
         ids, first_seen = self._user_ids(users, run_id)
         self._mark("id_map")
-        events = pd.concat([published, new[list(published.columns)]], ignore_index=True)
+        streamed = new[list(published.columns)]
+        events = pd.concat([published, streamed], ignore_index=True) if len(published) else streamed
         rows = refresh_users(self.spark, self.config, context, events, ids, run_id, batch_id, now)
         self._mark("fold_in")
         new_ids = self.spark.createDataFrame(first_seen, USER_ID_MAP.schema) if len(first_seen) else None
-        return rows, new_ids
+        return rows, new_ids, first_seen

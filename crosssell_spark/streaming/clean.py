@@ -57,7 +57,10 @@ def not_yet_published(clean: pd.DataFrame, published: pd.DataFrame) -> pd.DataFr
     """Clean events whose (event_date, event_id) is not among `published`: the same users' events_clean
     rows (an event id hashes its user id, so a replayed event is always among its user's rows)."""
     keys = [EVENT_DATE, EVENT_ID]
-    seen = pd.MultiIndex.from_frame(clean[keys]).isin(pd.MultiIndex.from_frame(published[keys]))
+    seen = clean[EVENT_ID].isin(published[EVENT_ID]).to_numpy()  # a hash lookup first, then the dates
+    if seen.any():
+        both = clean.loc[seen, keys].merge(published[keys].drop_duplicates(), how="left", indicator=True)
+        seen[seen] = (both["_merge"] == "both").to_numpy()
     return clean[~seen].reset_index(drop=True)
 
 

@@ -22,19 +22,26 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crosssell_spark.config import AppConfig
 from crosssell_spark.lakehouse import Lakehouse, TableSpec, conform
+from crosssell_spark.schemas import RAW_EVENT_COLUMNS
+from crosssell_spark.streaming.batch import StreamBatchWriter
 from crosssell_spark.streaming.refresh import RefreshContext, refresh_users
+from crosssell_spark.streaming.source import CORRUPT_RECORD, SOURCE_FILE, STREAM_EVENTS_SCHEMA
 from crosssell_spark.streaming.stage import run_stream
 from crosssell_spark.tables import USER_CATEGORY_INTEREST, USER_CROSS_SELL
 from tests.conftest import PROJECT_ROOT, PipelineRun, make_test_config
 
 pytestmark = pytest.mark.integration
 NEW_USER = "stream-new-user-1"
-COPY_IGNORE = shutil.ignore_patterns("_staging", "_gx", "_exports", "_checkpoints", "_evaluation")
+# evaluation and _reports: test_evaluation may be writing them into the shared lakehouse meanwhile
+COPY_IGNORE = shutil.ignore_patterns(
+    "_staging", "_gx", "_exports", "_checkpoints", "_evaluation", "evaluation", "_reports"
+)
 
 
 def copy_lakehouse(sample_pipeline: PipelineRun, dest: Path) -> Path:
@@ -278,6 +285,46 @@ def test_a_stream_killed_mid_batch_and_restarted_writes_every_event_once(
     lists = lake.read("user_cross_sell").filter(F.col("user_id").startswith("kill-user-"))
     assert lists.select("user_id").distinct().count() == files * 5
     assert lists.groupBy("user_id", "rank").count().filter("count > 1").count() == 0
+
+
+def static_batch(spark: SparkSession, *files: Path) -> DataFrame:
+    """What the file source hands `foreachBatch` for `files`, read once (to drive the writer directly)."""
+    reader = spark.read.schema(STREAM_EVENTS_SCHEMA).option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+    rows = reader.json([str(f) for f in files])
+    return rows.select(*RAW_EVENT_COLUMNS, CORRUPT_RECORD, F.col("_metadata.file_path").alias(SOURCE_FILE))
+
+
+def test_the_driver_copies_follow_the_streams_commits_and_are_read_again_after_anyone_elses(
+    spark: SparkSession, sample_pipeline: PipelineRun, tmp_path: Path
+):
+    """Between batches the writer keeps the touched users' published events and every user id on the
+    driver: its own commits advance them; another writer's commit (here a DELETE) makes it read again."""
+    copy_lakehouse(sample_pipeline, tmp_path / "lakehouse")
+    config = stream_config(tmp_path)
+    lake = Lakehouse(spark, config.lakehouse)
+    user = lake.read("user_id_map").orderBy("user_idx").first()["user_id"]
+    item = lake.read("items_clean").orderBy("item_id").first()["item_id"]
+    t = lake.read("events_clean").agg(F.max("event_ts")).first()[0] + timedelta(hours=1)
+    newcomer = "driver-copy-new-user"
+    land(tmp_path / "landing", "00.json", as_json([event(user, item, "purchase", t), event(newcomer, item, "view", t)]))
+    batch = static_batch(spark, tmp_path / "landing" / "00.json")
+    writer = StreamBatchWriter(spark, config)
+
+    writer(batch, 0)
+
+    assert writer.history.version == lake.version("events_clean")  # moved along with its own MERGE
+    assert writer.user_ids.version == lake.version("user_id_map") and newcomer in writer.user_ids.ids
+    cached, to_read = writer.history.split([user, newcomer])
+    assert to_read == [] and len(cached[cached["event_ts"] == t]) == 2  # both new events, without a read
+
+    streamed = (F.col("user_id") == user) & (F.col("event_ts") == t)
+    DeltaTable.forPath(spark, lake.path("events_clean")).delete(streamed)  # another writer's commit
+    writer(batch, 1)  # the same file again: the deleted event is new again, the other a duplicate
+
+    assert lake.read("events_clean").filter(streamed).count() == 1
+    audit = lake.read("reconciliation").filter(F.col("run_id") == "stream-crosssell_stream-1").first()
+    assert (audit["rows_read"], audit["rows_clean"], audit["rows_duplicate"]) == (2, 1, 1)
+    assert writer.history.version == lake.version("events_clean")
 
 
 def _committed_txn(delta_log: Path, version: int) -> bool:
