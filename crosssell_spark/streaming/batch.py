@@ -162,15 +162,13 @@ class StreamBatchWriter:
             self._app_id = f"{self.query_name}-{query_id}"
         return self._app_id
 
-    def _append(self, spec: TableSpec, df: DataFrame, batch_id: int) -> None:
+    def _append(self, spec: TableSpec, df: DataFrame, batch_id: int | None) -> None:
+        """Append `df`; with a `batch_id`, as that batch's idempotent write (txnAppId/txnVersion),
+        without one a blind append (for rows whose content already makes a replay add nothing)."""
         self._ensure(spec)
-        writer = (
-            conform(df, spec.schema)
-            .write.format("delta")
-            .mode("append")
-            .option("txnAppId", self.app_id)
-            .option("txnVersion", batch_id)
-        )
+        writer = conform(df, spec.schema).write.format("delta").mode("append")
+        if batch_id is not None:
+            writer = writer.option("txnAppId", self.app_id).option("txnVersion", batch_id)
         with_retry(lambda: writer.save(self.lake.path(spec.name)), spec.name)
 
     def _replace_users(self, spec: TableSpec, df: DataFrame, users: Sequence[str], batch_id: int) -> None:
@@ -299,7 +297,9 @@ class StreamBatchWriter:
             merge_events = partial(self._merge_events, new_events, dates)
             writes.append((EVENTS_CLEAN.name, partial(self._own_commit, EVENTS_CLEAN, merge_events, new)))
         if new_ids is not None:
-            append_ids = partial(self._append, USER_ID_MAP, new_ids, batch_id)
+            # no txn: a replay looks the ids up again and finds the ones it had appended, so it adds none
+            # (and reading the table's txn versions would cost a state reconstruction every batch)
+            append_ids = partial(self._append, USER_ID_MAP, new_ids, None)
             writes.append((USER_ID_MAP.name, partial(self._own_commit, USER_ID_MAP, append_ids, first_seen)))
         if rows is not None and rows.user_ids:
             for spec, df in ((USER_FACTORS, rows.user_factors), (USER_CATEGORY_INTEREST, rows.interest)):
