@@ -1,9 +1,10 @@
 """The foreachBatch writer: one micro-batch -> refreshed user lists, quarantine, reconciliation, events_clean.
 
-Exactly-once: the appends and the user-row replacements of batch N carry `txnAppId` = <query
-name>-<query id> and `txnVersion` = N, so when a killed query replays batch N, the writes that had
-committed are skipped by Delta and the rest are done; the events MERGE inserts only (event_date,
-event_id) keys that are not there yet, so a replay inserts nothing twice. Order: the touched users'
+Exactly-once: the quarantine and audit appends and the user-row replacements of batch N carry
+`txnAppId` = <query name>-<query id> and `txnVersion` = N, so when a killed query replays batch N,
+the writes that had committed are skipped by Delta and the rest are done; the events MERGE inserts
+only (event_date, event_id) keys that are not there yet, and a replay finds the user ids it had
+appended, so neither adds anything twice. Order: the touched users'
 user_cross_sell rows first, built from their published events plus this batch's new ones (the
 lists are what shoppers see, so they are what the latency is about); then the quarantine, the
 reconciliation (counted before the events land, so the audit stays exact on a replay), the events
