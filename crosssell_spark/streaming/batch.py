@@ -130,10 +130,9 @@ class StreamBatchWriter:
         self._ensured: set[str] = set()
         self._context_checked = 0.0  # when the published item-factor version was last looked at
         # published events and user ids kept on the driver between batches (streaming.history_cache_events)
-        cached = config.streaming.refresh and config.streaming.history_cache_events > 0
+        self.cached_state = config.streaming.refresh and config.streaming.history_cache_events > 0
         self.history = PublishedHistory(EVENTS_CLEAN.schema.fieldNames(), config.streaming.history_cache_events)
         self.user_ids = UserIds()
-        self.cached_state = cached
 
     def close(self) -> None:
         """Free the refresh context's cached tables; call once the query has stopped."""
@@ -219,7 +218,7 @@ class StreamBatchWriter:
             self._process(batch, int(batch_id), started)
         except BaseException:  # the driver's copies may be half-advanced: read the tables again next time
             self.history.reset(None, ())
-            self.user_ids.version = None
+            self.user_ids.reset(None, pd.DataFrame({USER_ID: [], USER_IDX: []}))
             raise
         finally:
             batch.unpersist()
@@ -389,8 +388,8 @@ class StreamBatchWriter:
         return cast(pd.DataFrame, table.join(F.broadcast(touched), USER_ID).select(*columns).toPandas())
 
     def _user_ids(self, users: Sequence[str], run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(user_id, user_idx) of `users` in one query, and the user_id_map rows of those seen for the
-        first time (numbered after the largest id)."""
+        """(user_id, user_idx) of `users` (from the driver's copy of user_id_map, else in one query), and
+        the user_id_map rows of those seen for the first time (numbered after the largest id)."""
         if self.cached_state:
             version = self.lake.latest_version(USER_ID_MAP.name)
             if version != self.user_ids.version:  # first batch, or another writer committed: read anew
