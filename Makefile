@@ -40,8 +40,9 @@ test-cluster: $(STAMP) $(DIST_STAMP)  ## the standalone-cluster tests (master + 
 
 test-all: test test-cluster  ## make test, then the standalone-cluster tests (what CI runs)
 
-lint: $(STAMP)  ## ruff
+lint: $(STAMP)  ## ruff, and lint-imports (the package's layering: [tool.importlinter] in pyproject.toml)
 	$(BIN)/ruff check crosssell_spark jobs tests bench deploy
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)  ## mypy
 	$(BIN)/mypy

@@ -205,10 +205,11 @@ def foldin_quality(spark: Any, config: Any, split: str) -> dict[str, Any]:
     from crosssell_spark.interest.interactions import LAST_EVENT_TS, build_interactions
     from crosssell_spark.lakehouse import Lakehouse
     from crosssell_spark.streaming.foldin import fold_in_many, gram
+    from crosssell_spark.tables import EVENTS_CLEAN
 
     cfg = config.interest
     lake = Lakehouse(spark, config.lakehouse)
-    events = lake.read("events_clean")
+    events = lake.read(EVENTS_CLEAN.name)
     newest = events.agg(F.max("event_ts")).first()[0]
     inter = events.transform(build_interactions(cfg, newest)).toPandas()
     inter = inter.sort_values(["user_id", LAST_EVENT_TS, "item_id"])
@@ -289,6 +290,7 @@ def run(scratch: Path) -> dict[str, Any]:
     from crosssell_spark.pipeline import run_all
     from crosssell_spark.run import Run
     from crosssell_spark.session import get_spark
+    from crosssell_spark.tables import EVENTS_CLEAN, USER_ID_MAP
 
     config = _config(scratch)
     spark = get_spark(config, {"spark.driver.memory": "6g", "spark.ui.enabled": "false"})
@@ -303,12 +305,12 @@ def run(scratch: Path) -> dict[str, Any]:
     lake = Lakehouse(spark, config.lakehouse)
     snapshot = scratch / "lakehouse-batch"
     shutil.copytree(lake.root, snapshot)
-    popularity = lake.read("events_clean").groupBy("item_id").count().toPandas()
+    popularity = lake.read(EVENTS_CLEAN.name).groupBy("item_id").count().toPandas()
     universe = {
-        "users": np.asarray([r[0] for r in lake.read("user_id_map").select("user_id").collect()], dtype=object),
+        "users": np.asarray([r[0] for r in lake.read(USER_ID_MAP.name).select("user_id").collect()], dtype=object),
         "items": popularity["item_id"].to_numpy(object),
         "weights": (popularity["count"] / popularity["count"].sum()).to_numpy(),
-        "start_ts": lake.read("events_clean").agg(F.max("event_ts")).first()[0] + timedelta(hours=1),
+        "start_ts": lake.read(EVENTS_CLEAN.name).agg(F.max("event_ts")).first()[0] + timedelta(hours=1),
     }
     rates = []
     for rate in RATES if "latency" in PARTS else []:

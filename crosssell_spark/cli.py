@@ -160,7 +160,7 @@ def _stream(config: AppConfig, available_now: bool) -> int:
 
 
 def _maintain(config: AppConfig, run_date: date | None) -> int:
-    from crosssell_spark.maintenance import format_report, run_maintenance
+    from crosssell_spark.ops.maintenance import format_report, run_maintenance
     from crosssell_spark.run import Run
     from crosssell_spark.session import get_spark
 
@@ -198,7 +198,7 @@ def _evaluate(config: AppConfig, run_date: date | None) -> int:
 
 def _forget(args: argparse.Namespace, config: AppConfig) -> int:
     from crosssell_spark.lakehouse import Lakehouse
-    from crosssell_spark.privacy.forget import FORGET_NEEDS_KEY, forget_users, read_user_ids, vacuum_forgotten
+    from crosssell_spark.ops.forget import FORGET_NEEDS_KEY, forget_users, read_user_ids, vacuum_forgotten
     from crosssell_spark.privacy.pseudonym import require_key
     from crosssell_spark.run import Run
     from crosssell_spark.session import get_spark

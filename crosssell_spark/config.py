@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -43,6 +44,13 @@ class LakehouseConfig(_Section):
     root: str
     database: str | None = None  # also register published tables in this catalog database
     staging_dir: str = "_staging"
+
+
+def resolve_root(root: str) -> str:
+    """Absolute local path for scheme-less roots; URIs (s3a://, abfss://, dbfs:/) unchanged."""
+    if urlparse(root).scheme and not Path(root).drive:
+        return root.rstrip("/")
+    return str(Path(root).expanduser().resolve())
 
 
 InputSource = Literal["sample", "files", "instacart", "rees46", "uci_online_retail"]

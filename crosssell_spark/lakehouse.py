@@ -8,26 +8,39 @@ leaves the published table exactly as it was.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlparse
 
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from crosssell_spark.config import LakehouseConfig
+from crosssell_spark.config import LakehouseConfig, resolve_root
+from crosssell_spark.tables import TableSpec
 
 log = logging.getLogger(__name__)
-
-
-def resolve_root(root: str) -> str:
-    """Absolute local path for scheme-less roots; URIs (s3a://, abfss://, dbfs:/) unchanged."""
-    if urlparse(root).scheme and not Path(root).drive:
-        return root.rstrip("/")
-    return str(Path(root).expanduser().resolve())
+# Delta's commit conflicts. In delta-spark's Python API each is its own subclass of PySparkException
+# (ConcurrentAppendException is not a DeltaConcurrentModificationException there), so all are named.
+DELTA_CONFLICTS = (
+    DeltaConcurrentModificationException,
+    ConcurrentAppendException,
+    ConcurrentDeleteReadException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentWriteException,
+    ConcurrentTransactionException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
 
 
 def conform(df: DataFrame, schema: StructType) -> DataFrame:
@@ -42,16 +55,6 @@ def conform(df: DataFrame, schema: StructType) -> DataFrame:
             for f in schema.fields
         ]
     )
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """A published table: its name, schema, partitioning and CHECK constraints."""
-
-    name: str
-    schema: StructType
-    partition_by: Sequence[str] = ()
-    constraints: dict[str, str] | None = None  # constraint name -> SQL boolean expression
 
 
 class Lakehouse:
@@ -82,13 +85,17 @@ class Lakehouse:
         return int(DeltaTable.forPath(self.spark, self.path(table)).history(1).collect()[0]["version"])
 
     def latest_version(self, table: str) -> int | None:
-        """Latest Delta version of a table from the driver's Delta log (a listing of `_delta_log`, no
-        Spark job: for the stream's per-batch checks), None when it does not exist yet."""
+        """`version`, from the driver's Delta log (a listing of `_delta_log`, no Spark job): for the
+        stream's per-batch checks. Uses open-source Delta's internal `DeltaLog`; where that class is
+        not there (another Delta runtime), `version`."""
         jvm = self.spark.sparkContext._jvm
         assert jvm is not None
-        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, self.path(table))
-        nothing = jvm.scala.Option.empty()
-        version = int(log.update(False, nothing, nothing).version())
+        try:
+            log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, self.path(table))
+            nothing = jvm.scala.Option.empty()
+            version = int(log.update(False, nothing, nothing).version())
+        except Py4JError:
+            return self.version(table)
         return None if version < 0 else version
 
     def history(self, table: str, limit: int = 20) -> DataFrame:
@@ -122,6 +129,22 @@ class Lakehouse:
         self.ensure_table(spec)
         conform(df, spec.schema).write.format("delta").mode("append").save(self.path(spec.name))
         return int(self.version(spec.name) or 0)
+
+    def insert_new_keys(self, spec: TableSpec, rows: DataFrame, key: str) -> int:
+        """Insert the `rows` whose `key` the (existing) table lacks in one MERGE; how many went in.
+
+        Nothing inserted, nothing committed. The MERGE reads the whole table, so a commit that adds or
+        removes rows between its read and its own fails it with a Delta conflict (a
+        `ConcurrentAppendException`, ...); a scan of this table inside `rows` reads the MERGE's own
+        snapshot (guards against a stale plan go there)."""
+        merge = (
+            DeltaTable.forPath(self.spark, self.path(spec.name))
+            .alias("t")
+            .merge(conform(rows, spec.schema).alias("s"), f"t.{key} = s.{key}")
+            .whenNotMatchedInsertAll()
+        )
+        metrics = merge.execute().first()
+        return int(metrics["num_inserted_rows"]) if metrics is not None else 0
 
     def export_json_lines(self, name: str, df: DataFrame) -> str:
         """Replace `<root>/_exports/<name>/` with `df` as JSON lines (one object per row)."""

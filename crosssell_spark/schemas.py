@@ -348,7 +348,22 @@ CATEGORY_AFFINITY_SCORE = "category_affinity_score"
 ALS_SCORE = "als_score"
 INTEREST_COMPONENT = "interest_component"
 POPULARITY_SCORE = "popularity_score"
-CROSS_SELL_SOURCES = ("neighbour", "basket", "interest", "category_affinity", "popular")
+# candidate frames (between candidate generation and the list tail in crosssell/lists.py)
+ITEM_PRICE = "item_price"
+ANCHOR_PRICE = "anchor_price"
+ITEM_IN_STOCK = "item_in_stock"
+ITEM_TITLE = "item_title"
+ANCHOR_TITLE = "anchor_title"
+ITEM_USERS = "item_users"  # distinct users of the item
+CATEGORY_USERS = "category_users"  # distinct users behind a category pair (category_affinity.co_users)
+POPULARITY = "popularity"  # log-scaled distinct users in [0, 1]
+POPULARITY_RANK = "popularity_rank"  # rank within the item's category
+CATEGORY_SHARE = "category_share"  # the category's share of item-user interactions
+SOURCE_PRIORITY = "source_priority"  # evidence tier of the source (lower is better)
+IS_OWNED = "is_owned"  # user lists: the user bought the item within rules.exclude_owned_days
+# values of the `source` column: where a candidate came from
+NEIGHBOUR, BASKET, INTEREST, AFFINITY, POPULAR = "neighbour", "basket", "interest", "category_affinity", "popular"
+CROSS_SELL_SOURCES = (NEIGHBOUR, BASKET, INTEREST, AFFINITY, POPULAR)
 
 ITEM_CROSS_SELL_SCHEMA = StructType(
     [

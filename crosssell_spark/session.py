@@ -8,7 +8,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from crosssell_spark.config import AppConfig
+from crosssell_spark.config import AppConfig, load_config, resolve_root
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,6 @@ def checkpoint_dir(config: AppConfig) -> str:
     """Where ALS and other iterative jobs truncate lineage."""
     if config.spark.checkpoint_dir:
         return config.spark.checkpoint_dir
-    from crosssell_spark.lakehouse import resolve_root
-
     return f"{resolve_root(config.lakehouse.root)}/_checkpoints"
 
 
@@ -86,8 +84,6 @@ def fetch_delta_jars() -> None:
     Run before starting several Spark processes at once (parallel test workers): concurrent
     first-time Ivy resolutions into one cache can trip over each other.
     """
-    from crosssell_spark.config import load_config
-
     config = load_config(overrides=["spark.master=local[1]", "spark.log_level=ERROR"])
     _build(config, {"spark.ui.enabled": "false"}).stop()
 

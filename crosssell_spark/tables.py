@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pyspark.sql.types import StructType
+
 from crosssell_spark.config import PRIVACY_MIN_USERS
-from crosssell_spark.lakehouse import TableSpec
 from crosssell_spark.schemas import (
     CATEGORIES_SCHEMA,
     CATEGORY_AFFINITY_SCHEMA,
@@ -32,6 +36,17 @@ from crosssell_spark.schemas import (
     USER_FACTORS_SCHEMA,
     USER_ID_MAP_SCHEMA,
 )
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A published table: its name, schema, partitioning and CHECK constraints."""
+
+    name: str
+    schema: StructType
+    partition_by: Sequence[str] = ()
+    constraints: dict[str, str] | None = None  # constraint name -> SQL boolean expression
+
 
 EVENTS_CLEAN = TableSpec(
     "events_clean",

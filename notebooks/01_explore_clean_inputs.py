@@ -22,6 +22,14 @@ from pyspark.sql import functions as F
 
 from crosssell_spark.config import LakehouseConfig
 from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.tables import (
+    CATEGORIES,
+    EVENTS_CLEAN,
+    EVENTS_QUARANTINE,
+    ITEMS_CLEAN,
+    ITEMS_QUARANTINE,
+    RECONCILIATION,
+)
 
 lake = Lakehouse(spark, LakehouseConfig(root=dbutils.widgets.get("lakehouse_root")))
 plot_dir = Path(dbutils.widgets.get("plot_dir"))
@@ -34,7 +42,7 @@ plot_dir.mkdir(parents=True, exist_ok=True)
 
 # COMMAND ----------
 
-reconciliation = lake.read("reconciliation").orderBy(F.col("recorded_at").desc())
+reconciliation = lake.read(RECONCILIATION.name).orderBy(F.col("recorded_at").desc())
 display(reconciliation)
 assert reconciliation.filter(~F.col("balanced")).count() == 0, "an unbalanced run was recorded"
 
@@ -46,12 +54,12 @@ assert reconciliation.filter(~F.col("balanced")).count() == 0, "an unbalanced ru
 # COMMAND ----------
 
 quarantine_reasons = (
-    lake.read("events_quarantine").groupBy("reason").count()
-    .unionByName(lake.read("items_quarantine").groupBy("reason").count().withColumn("reason", F.concat(F.lit("item:"), "reason")))
+    lake.read(EVENTS_QUARANTINE.name).groupBy("reason").count()
+    .unionByName(lake.read(ITEMS_QUARANTINE.name).groupBy("reason").count().withColumn("reason", F.concat(F.lit("item:"), "reason")))
     .orderBy(F.col("count").desc())
 )
 display(quarantine_reasons)
-display(lake.read("events_quarantine").select("reason", "detail", "user_id", "item_id", "event_ts").limit(10))
+display(lake.read(EVENTS_QUARANTINE.name).select("reason", "detail", "user_id", "item_id", "event_ts").limit(10))
 
 # COMMAND ----------
 
@@ -60,7 +68,7 @@ display(lake.read("events_quarantine").select("reason", "detail", "user_id", "it
 
 # COMMAND ----------
 
-daily = lake.read("events_clean").groupBy("event_date", "event_type").count().orderBy("event_date").toPandas()
+daily = lake.read(EVENTS_CLEAN.name).groupBy("event_date", "event_type").count().orderBy("event_date").toPandas()
 pivot = daily.pivot(index="event_date", columns="event_type", values="count").fillna(0)
 axes = pivot.plot(figsize=(10, 4), title="Clean events per day")
 axes.set_ylabel("events")
@@ -76,10 +84,10 @@ print(f"saved {events_plot}")
 
 # COMMAND ----------
 
-categories = lake.read("categories")
+categories = lake.read(CATEGORIES.name)
 display(categories.groupBy("level").agg(F.count("*").alias("categories"), F.sum(F.col("is_leaf").cast("int")).alias("leaves")))
 items_per_department = (
-    lake.read("items_clean").groupBy(F.element_at("category_names", 1).alias("department")).count().orderBy(F.col("count").desc())
+    lake.read(ITEMS_CLEAN.name).groupBy(F.element_at("category_names", 1).alias("department")).count().orderBy(F.col("count").desc())
 )
 display(items_per_department)
 frame = items_per_department.toPandas()

@@ -26,12 +26,13 @@ import matplotlib.pyplot as plt
 from crosssell_spark import insights
 from crosssell_spark.config import LakehouseConfig
 from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.tables import CATEGORIES, INTEREST_MODEL_RUNS, ITEM_FACTORS, USER_CATEGORY_INTEREST, USER_FACTORS
 
 lake = Lakehouse(spark, LakehouseConfig(root=dbutils.widgets.get("lakehouse_root")))
 plot_dir = Path(dbutils.widgets.get("plot_dir"))
 plot_dir.mkdir(parents=True, exist_ok=True)
-user_factors, item_factors = lake.read("user_factors"), lake.read("item_factors")
-interest, categories = lake.read("user_category_interest"), lake.read("categories")
+user_factors, item_factors = lake.read(USER_FACTORS.name), lake.read(ITEM_FACTORS.name)
+interest, categories = lake.read(USER_CATEGORY_INTEREST.name), lake.read(CATEGORIES.name)
 
 # COMMAND ----------
 
@@ -40,7 +41,7 @@ interest, categories = lake.read("user_category_interest"), lake.read("categorie
 
 # COMMAND ----------
 
-display(lake.read("interest_model_runs").select("run_id", "mode", "rank_factors", "reg_param", "alpha", "n_users", "n_items", "density", "training_seconds"))
+display(lake.read(INTEREST_MODEL_RUNS.name).select("run_id", "mode", "rank_factors", "reg_param", "alpha", "n_users", "n_items", "density", "training_seconds"))
 
 # COMMAND ----------
 

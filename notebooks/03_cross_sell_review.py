@@ -27,13 +27,14 @@ import matplotlib.pyplot as plt
 from crosssell_spark import insights
 from crosssell_spark.config import LakehouseConfig
 from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.tables import CATEGORIES, EVENTS_CLEAN, ITEM_CROSS_SELL, ITEMS_CLEAN, USER_CROSS_SELL, USER_FACTORS
 
 lake = Lakehouse(spark, LakehouseConfig(root=dbutils.widgets.get("lakehouse_root")))
 plot_dir = Path(dbutils.widgets.get("plot_dir"))
 plot_dir.mkdir(parents=True, exist_ok=True)
 picks = int(dbutils.widgets.get("picks"))
-item_lists, user_lists = lake.read("item_cross_sell"), lake.read("user_cross_sell")
-items, categories = lake.read("items_clean"), lake.read("categories")
+item_lists, user_lists = lake.read(ITEM_CROSS_SELL.name), lake.read(USER_CROSS_SELL.name)
+items, categories = lake.read(ITEMS_CLEAN.name), lake.read(CATEGORIES.name)
 
 # COMMAND ----------
 
@@ -53,8 +54,8 @@ display(anchor_review.select("anchor_title", "rank", "item_title", "item_categor
 
 # COMMAND ----------
 
-users = insights.parse_keys(dbutils.widgets.get("users")) or insights.most_active_users(lake.read("user_factors"), picks)
-history = insights.user_history(lake.read("events_clean"), items, categories, users, int(dbutils.widgets.get("cross_level")))
+users = insights.parse_keys(dbutils.widgets.get("users")) or insights.most_active_users(lake.read(USER_FACTORS.name), picks)
+history = insights.user_history(lake.read(EVENTS_CLEAN.name), items, categories, users, int(dbutils.widgets.get("cross_level")))
 display(history)
 user_review = insights.user_list_review(user_lists, items, categories, users)
 display(user_review.select("user_id", "rank", "item_title", "item_category_name", "score", "source", "is_new_category", "reason"))

@@ -24,11 +24,12 @@ from pyspark.sql import functions as F
 
 from crosssell_spark.config import LakehouseConfig
 from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.tables import EVALUATION
 
 lake = Lakehouse(spark, LakehouseConfig(root=dbutils.widgets.get("lakehouse_root")))
 plot_dir = Path(dbutils.widgets.get("plot_dir"))
 plot_dir.mkdir(parents=True, exist_ok=True)
-evaluation = lake.read("evaluation")
+evaluation = lake.read(EVALUATION.name)
 run_id = dbutils.widgets.get("run_id") or evaluation.orderBy(F.col("evaluated_at").desc()).first()["run_id"]
 latest = evaluation.where(F.col("run_id") == run_id)
 print(f"run {run_id}: {latest.count()} rows")

@@ -50,28 +50,30 @@ def make_test_config(lakehouse_root: Path, *overrides: str) -> AppConfig:
     )
 
 
-# Modules that read the shared `sample_pipeline` lakehouse. Under pytest-xdist the first worker to
-# need it builds it and the other reads it (see the fixture), so they may run on both workers. One
-# goes first (the worker that takes it builds the pipeline); the rest come after the other
-# integration modules, by when the pipeline is published, so no worker sits waiting on the build.
-SAMPLE_PIPELINE_FIRST = ("test_analyst_notebooks",)
-SAMPLE_PIPELINE_LATER = ("test_evaluation", "test_streaming", "test_candidates_stage", "test_similarity_stage")
+SHARED_PIPELINE = "sample_pipeline"  # the fixture whose readers are scheduled around its one build
 
 
-def _run_order(item: pytest.Item) -> tuple[int, int]:
-    module = Path(str(item.fspath)).stem
-    if module in SAMPLE_PIPELINE_FIRST:
-        return 0, 0
-    if "/unit/" in str(item.fspath):
-        return 3, 0
-    if module in SAMPLE_PIPELINE_LATER:
-        return 2, SAMPLE_PIPELINE_LATER.index(module)  # the longest first
-    return 1, 0
+def _uses_shared_pipeline(item: pytest.Item) -> bool:
+    return SHARED_PIPELINE in getattr(item, "fixturenames", ())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order the work for the two `make test` workers (stable within each group)."""
-    items.sort(key=_run_order)
+    """Order the work for the two `make test` workers (stable within each group): the first module
+    that reads `sample_pipeline` (the worker that takes it builds the pipeline); the integration
+    modules that do not read it; the other readers, by when the pipeline is published, so no worker
+    sits waiting on the build; then the unit tests. Readers are found by their fixtures, not listed."""
+    readers = [Path(str(i.fspath)) for i in items if _uses_shared_pipeline(i)]
+    first = readers[0] if readers else None
+
+    def order(item: pytest.Item) -> int:
+        path = Path(str(item.fspath))
+        if path == first:
+            return 0
+        if "unit" in path.parts:
+            return 3
+        return 2 if path in readers else 1
+
+    items.sort(key=order)
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest -p no:xdist still runs

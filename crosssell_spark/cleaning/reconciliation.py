@@ -6,8 +6,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
-from crosssell_spark.schemas import RECONCILIATION_SCHEMA
+from crosssell_spark.cleaning.events import IS_DUPLICATE
+from crosssell_spark.schemas import REASON, RECONCILIATION_SCHEMA
+
+CLEAN_OUTCOME, DUPLICATE_OUTCOME = "_clean", "_duplicate"  # outcomes that are not a quarantine reason
+
+
+def outcome_counts(classified: DataFrame) -> dict[str, int]:
+    """Rows per reason of classified rows in one pass; duplicates under `_duplicate`, clean rows under `_clean`."""
+    outcome = F.coalesce(F.col(REASON), F.when(F.col(IS_DUPLICATE), DUPLICATE_OUTCOME).otherwise(CLEAN_OUTCOME))
+    return {row["outcome"]: int(row["count"]) for row in classified.groupBy(outcome.alias("outcome")).count().collect()}
 
 
 @dataclass(frozen=True)

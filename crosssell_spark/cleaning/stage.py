@@ -13,15 +13,21 @@ from crosssell_spark.cleaning.catalogue import (
     clean_items,
     quarantined_items,
 )
-from crosssell_spark.cleaning.events import IS_DUPLICATE, classify_events, clean_events, quarantined_events
+from crosssell_spark.cleaning.events import classify_events, clean_events, quarantined_events
 from crosssell_spark.cleaning.incremental import attribute_to_day, day_slice, session_prefix
-from crosssell_spark.cleaning.reconciliation import Reconciliation, reconciliation_rows
+from crosssell_spark.cleaning.reconciliation import (
+    DUPLICATE_OUTCOME,
+    Reconciliation,
+    outcome_counts,
+    reconciliation_rows,
+)
 from crosssell_spark.config import AppConfig
-from crosssell_spark.lakehouse import Lakehouse, TableSpec
+from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.privacy.pseudonym import pseudonymise_ids
 from crosssell_spark.quality.gate import QualityGate, quality_summary
+from crosssell_spark.quality.publish import publish_audited
 from crosssell_spark.run import Run, StageFailedError, StageResult
-from crosssell_spark.schemas import EVENT_DATE, ITEM_ID, REASON, RUN_DATE, RUN_ID
+from crosssell_spark.schemas import EVENT_DATE, ITEM_ID, RUN_DATE, RUN_ID
 from crosssell_spark.sources import load_raw_inputs
 from crosssell_spark.tables import (
     CATEGORIES,
@@ -30,18 +36,10 @@ from crosssell_spark.tables import (
     ITEMS_CLEAN,
     ITEMS_QUARANTINE,
     RECONCILIATION,
+    TableSpec,
 )
 
 log = logging.getLogger(__name__)
-
-
-CLEAN_OUTCOME, DUPLICATE_OUTCOME = "_clean", "_duplicate"  # outcomes that are not a quarantine reason
-
-
-def _outcome_counts(classified: DataFrame) -> dict[str, int]:
-    """Rows per reason in one pass; duplicates under `_duplicate`, clean rows under `_clean`."""
-    outcome = F.coalesce(F.col(REASON), F.when(F.col(IS_DUPLICATE), DUPLICATE_OUTCOME).otherwise(CLEAN_OUTCOME))
-    return {row["outcome"]: int(row["count"]) for row in classified.groupBy(outcome.alias("outcome")).count().collect()}
 
 
 def _reconcile(
@@ -91,7 +89,7 @@ def run_cleaning(spark: SparkSession, config: AppConfig, run: Run) -> StageResul
             (CATEGORIES, lake.stage(CATEGORIES, build_categories(items), run.run_id)),
             (ITEMS_QUARANTINE, items_rejected),
         ]
-        item_outcomes = _outcome_counts(items_classified)
+        item_outcomes = outcome_counts(items_classified)
         checks.append(_reconcile("items", raw.items.count(), item_outcomes, items, items_rejected))
 
     classified = raw.events.transform(pseudonymise_ids(config.privacy)).transform(  # before anything is written
@@ -115,28 +113,23 @@ def run_cleaning(spark: SparkSession, config: AppConfig, run: Run) -> StageResul
         run.run_id,
     )
 
-    event_outcomes = _outcome_counts(events_classified)
+    event_outcomes = outcome_counts(events_classified)
     checks.append(_reconcile("events", raw.events.count(), event_outcomes, events, events_rejected))
     unbalanced = [c.describe() for c in checks if not c.balanced]
     if unbalanced:
         raise StageFailedError("reconciliation failed, nothing published: " + "; ".join(unbalanced))
     gate = QualityGate(spark, config, lake, run)
     to_publish = [*catalogue, (EVENTS_CLEAN, events), (EVENTS_QUARANTINE, events_rejected)]
-    outcomes = gate.audit({spec.name: staged for spec, staged in to_publish}, slices)
-
-    published = {spec.name: lake.publish(spec, staged, slices.get(spec.name)) for spec, staged in to_publish}
-    published[RECONCILIATION.name] = lake.append(
-        RECONCILIATION, reconciliation_rows(spark, checks, run.run_id, run.started_at, day)
-    )
-    lake.drop_staging(run.run_id)
+    reconciled = reconciliation_rows(spark, checks, run.run_id, run.started_at, day)
+    done = publish_audited(gate, to_publish, slices=slices, appends=[(RECONCILIATION, reconciled)])
     return StageResult(
         stage="clean",
-        published=published,
+        published=done.versions,
         metrics={
             "reconciliation": [c.describe() for c in checks],
             "events_quarantined_by_reason": {k: v for k, v in event_outcomes.items() if not k.startswith("_")},
             "items_quarantined_by_reason": {k: v for k, v in item_outcomes.items() if not k.startswith("_")},
-            "quality": quality_summary(outcomes),
+            "quality": quality_summary(done.outcomes),
             "data_docs": gate.data_docs_index,
             **({"run_date": day.isoformat()} if day else {}),
         },

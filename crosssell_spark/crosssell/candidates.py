@@ -1,16 +1,10 @@
-"""Candidate generation and the documented score blend for both cross-sell lists.
+"""Candidate generation and score components for both cross-sell lists, in Spark.
 
 No users x items cross join: item lists come from each anchor's similarity neighbours, then its
 category's most affine categories' popular items, then a short global popular list; user lists
 come from the user's interest categories' popular items and their recent purchases' neighbours,
-then the popular list. Evidence sources carry a priority (1 neighbours / interest / basket,
-2 category affinity, 3 popularity); lists are filled from the best source first.
-
-Blend (every component in [0, 1], weights in config `crosssell.item.weights` / `.user.weights`):
-    item score = content·jaccard + cooccurrence·confidence + lift·(1 - 1/lift) +
-                 category_affinity·(1 - 1/category lift) + als·cos(item factors) + popularity·pop
-    user score = als·clip(user·item factors) + interest·(category interest / user's best) +
-                 cooccurrence·confidence(recent purchase -> item) + popularity·pop
+then the popular list. Each row carries its evidence and score components; `lists.finish` blends,
+applies the rules, ranks and explains (`candidates_local.py` builds the same frame on the driver).
 """
 
 from __future__ import annotations
@@ -19,64 +13,68 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from crosssell_spark.config import ItemListConfig, UserListConfig
-from crosssell_spark.crosssell.rules import (
-    ANCHOR_CATEGORY,
-    ANCHOR_PRICE,
-    ITEM,
-    ITEM_CATEGORY,
-    ITEM_PRICE,
-    SCORE,
-    SOURCE,
-    SOURCE_PRIORITY,
-    SUPPORT,
-)
-from crosssell_spark.crosssell.signals import (
-    ITEM_TITLE,
-    ITEM_USERS,
-    POPULARITY,
-    POPULARITY_RANK,
-    cosine,
-    dot,
-    positive_lift,
-)
+from crosssell_spark.crosssell.lists import PRIORITY
+from crosssell_spark.crosssell.signals import cosine, dot, positive_lift
 from crosssell_spark.schemas import (
+    AFFINITY,
     ALS_SCORE,
+    ANCHOR_CATEGORY,
     ANCHOR_ITEM_ID,
+    ANCHOR_PRICE,
+    ANCHOR_TITLE,
+    BASKET,
     CATEGORY_A,
     CATEGORY_AFFINITY_SCORE,
     CATEGORY_B,
     CATEGORY_ID,
+    CATEGORY_USERS,
     CO_USERS,
     CONFIDENCE,
     CONTENT_SCORE,
     COOCCURRENCE_SCORE,
     FEATURES,
+    INTEREST,
     INTEREST_COMPONENT,
     INTEREST_RANK,
     INTEREST_SCORE,
     IS_BEHAVIOURAL,
     IS_CONTENT,
     IS_NEW_CATEGORY,
+    IS_OWNED,
     ITEM_A,
     ITEM_B,
+    ITEM_CATEGORY,
+    ITEM_ID,
+    ITEM_IN_STOCK,
+    ITEM_PRICE,
+    ITEM_TITLE,
+    ITEM_USERS,
     JACCARD,
     LIFT,
     LIFT_SCORE,
+    NEIGHBOUR,
     OBSERVED_SHARE,
+    POPULAR,
+    POPULARITY,
+    POPULARITY_RANK,
     POPULARITY_SCORE,
+    SOURCE_NAME,
+    SOURCE_PRIORITY,
     USER_ID,
 )
 
-ANCHOR_ITEM = ANCHOR_ITEM_ID
-ANCHOR_TITLE = "anchor_title"
-
-NEIGHBOUR, BASKET, INTEREST, AFFINITY, POPULAR = "neighbour", "basket", "interest", "category_affinity", "popular"
-PRIORITY = {NEIGHBOUR: 1, BASKET: 1, INTEREST: 1, AFFINITY: 2, POPULAR: 3}
 EVIDENCE = (JACCARD, CONFIDENCE, LIFT, CO_USERS, IS_CONTENT, IS_BEHAVIOURAL)
+# What `lists.finish` reads of a candidate (plus the list key and the list kind's components).
+CANDIDATE_COLUMNS = (
+    ITEM_ID, ITEM_CATEGORY, ANCHOR_ITEM_ID, ANCHOR_CATEGORY, SOURCE_NAME, SOURCE_PRIORITY, *EVIDENCE,
+    ITEM_PRICE, ANCHOR_PRICE, ITEM_IN_STOCK, ITEM_TITLE, ANCHOR_TITLE, ITEM_USERS,
+)  # fmt: skip
+ITEM_COMPONENTS = (CONTENT_SCORE, COOCCURRENCE_SCORE, LIFT_SCORE, CATEGORY_AFFINITY_SCORE, ALS_SCORE, POPULARITY_SCORE)
+USER_COMPONENTS = (ALS_SCORE, INTEREST_COMPONENT, COOCCURRENCE_SCORE, POPULARITY_SCORE)
 
 
 def _source(name: str) -> list[Column]:
-    return [F.lit(name).alias(SOURCE), F.lit(PRIORITY[name]).alias(SOURCE_PRIORITY)]
+    return [F.lit(name).alias(SOURCE_NAME), F.lit(PRIORITY[name]).alias(SOURCE_PRIORITY)]
 
 
 def _no_evidence() -> list[Column]:
@@ -92,14 +90,16 @@ def _no_evidence() -> list[Column]:
 
 def top_popular(popularity: DataFrame, n: int) -> DataFrame:
     """The n items with most distinct users (ties by id)."""
-    order = Window.orderBy(F.col(ITEM_USERS).desc(), F.col(ITEM))
+    order = Window.orderBy(F.col(ITEM_USERS).desc(), F.col(ITEM_ID))
     return popularity.withColumn("_r", F.row_number().over(order)).filter(F.col("_r") <= n).drop("_r")
 
 
 def as_anchor(attributes: DataFrame) -> DataFrame:
     """Item attributes renamed for the anchor side of a pair: anchor_item_id, anchor_price, anchor_title."""
     return attributes.select(
-        F.col(ITEM).alias(ANCHOR_ITEM), F.col(ITEM_PRICE).alias(ANCHOR_PRICE), F.col(ITEM_TITLE).alias(ANCHOR_TITLE)
+        F.col(ITEM_ID).alias(ANCHOR_ITEM_ID),
+        F.col(ITEM_PRICE).alias(ANCHOR_PRICE),
+        F.col(ITEM_TITLE).alias(ANCHOR_TITLE),
     )
 
 
@@ -120,8 +120,8 @@ def item_candidates(
         popularity: from `signals.item_popularity`.
     """
     neighbours = similarity.select(
-        F.col(ITEM_A).alias(ANCHOR_ITEM),
-        F.col(ITEM_B).alias(ITEM),
+        F.col(ITEM_A).alias(ANCHOR_ITEM_ID),
+        F.col(ITEM_B).alias(ITEM_ID),
         F.col(CATEGORY_A).alias(ANCHOR_CATEGORY),
         *EVIDENCE,
         *_source(NEIGHBOUR),
@@ -134,72 +134,53 @@ def item_candidates(
         .select(F.col(CATEGORY_A).alias(ANCHOR_CATEGORY), F.col(CATEGORY_B).alias(ITEM_CATEGORY))
     )
     popular_in_category = popularity.filter(F.col(POPULARITY_RANK) <= cfg.items_per_category).select(
-        ITEM, ITEM_CATEGORY
+        ITEM_ID, ITEM_CATEGORY
     )
     by_affinity = (
         anchors.join(affine, ANCHOR_CATEGORY)
         .join(popular_in_category, ITEM_CATEGORY)
-        .select(ANCHOR_ITEM, ITEM, ANCHOR_CATEGORY, *_no_evidence(), *_source(AFFINITY))
+        .select(ANCHOR_ITEM_ID, ITEM_ID, ANCHOR_CATEGORY, *_no_evidence(), *_source(AFFINITY))
     )
-    popular = anchors.crossJoin(F.broadcast(top_popular(popularity, cfg.popular_fallback_items).select(ITEM))).select(
-        ANCHOR_ITEM, ITEM, ANCHOR_CATEGORY, *_no_evidence(), *_source(POPULAR)
-    )
-    return neighbours.unionByName(by_affinity).unionByName(popular).filter(F.col(ANCHOR_ITEM) != F.col(ITEM))
+    popular = anchors.crossJoin(
+        F.broadcast(top_popular(popularity, cfg.popular_fallback_items).select(ITEM_ID))
+    ).select(ANCHOR_ITEM_ID, ITEM_ID, ANCHOR_CATEGORY, *_no_evidence(), *_source(POPULAR))
+    return neighbours.unionByName(by_affinity).unionByName(popular).filter(F.col(ANCHOR_ITEM_ID) != F.col(ITEM_ID))
 
 
-def score_item_candidates(
+def item_candidate_features(
     candidates: DataFrame,
     attributes: DataFrame,
     popularity: DataFrame,
     category_affinity: DataFrame,
     item_factors: DataFrame,
-    cfg: ItemListConfig,
 ) -> DataFrame:
-    """Attach item and anchor attributes and every score component, then the blend."""
-    w = cfg.weights
+    """Attach item and anchor attributes, crowd counts and every score component (`lists.finish` input)."""
     anchor_attributes = as_anchor(attributes)
     category_lift = category_affinity.select(
         F.col(CATEGORY_A).alias(ANCHOR_CATEGORY),
         F.col(CATEGORY_B).alias(ITEM_CATEGORY),
         F.col(LIFT).alias("_category_lift"),
-        F.col(CO_USERS).alias("_category_users"),
+        F.col(CO_USERS).alias(CATEGORY_USERS),
     )
-    anchor_factors = item_factors.select(F.col("item_id").alias(ANCHOR_ITEM), F.col(FEATURES).alias("_anchor_f"))
-    factors = item_factors.select(F.col("item_id").alias(ITEM), F.col(FEATURES).alias("_item_f"))
+    anchor_factors = item_factors.select(F.col(ITEM_ID).alias(ANCHOR_ITEM_ID), F.col(FEATURES).alias("_anchor_f"))
+    factors = item_factors.select(F.col(ITEM_ID), F.col(FEATURES).alias("_item_f"))
     enriched = (
-        candidates.join(attributes, ITEM)
-        .join(anchor_attributes, ANCHOR_ITEM)
-        .join(popularity.select(ITEM, POPULARITY, ITEM_USERS), ITEM, "left")
+        candidates.join(attributes, ITEM_ID)
+        .join(anchor_attributes, ANCHOR_ITEM_ID)
+        .join(popularity.select(ITEM_ID, POPULARITY, ITEM_USERS), ITEM_ID, "left")
         .join(category_lift, [ANCHOR_CATEGORY, ITEM_CATEGORY], "left")
-        .join(anchor_factors, ANCHOR_ITEM, "left")
-        .join(factors, ITEM, "left")
+        .join(anchor_factors, ANCHOR_ITEM_ID, "left")
+        .join(factors, ITEM_ID, "left")
     )
-    components = enriched.select(
-        "*",
+    return enriched.select(
+        *CANDIDATE_COLUMNS,
+        CATEGORY_USERS,
         F.coalesce(F.col(JACCARD), F.lit(0.0)).alias(CONTENT_SCORE),
         F.coalesce(F.col(CONFIDENCE), F.lit(0.0)).alias(COOCCURRENCE_SCORE),
         F.coalesce(positive_lift(F.col(LIFT)), F.lit(0.0)).alias(LIFT_SCORE),
         F.coalesce(positive_lift(F.col("_category_lift")), F.lit(0.0)).alias(CATEGORY_AFFINITY_SCORE),
         F.greatest(F.coalesce(cosine(F.col("_anchor_f"), F.col("_item_f")), F.lit(0.0)), F.lit(0.0)).alias(ALS_SCORE),
         F.coalesce(F.col(POPULARITY), F.lit(0.0)).alias(POPULARITY_SCORE),
-    )
-    score = (
-        w.content * F.col(CONTENT_SCORE)
-        + w.cooccurrence * F.col(COOCCURRENCE_SCORE)
-        + w.lift * F.col(LIFT_SCORE)
-        + w.category_affinity * F.col(CATEGORY_AFFINITY_SCORE)
-        + w.als * F.col(ALS_SCORE)
-        + w.popularity * F.col(POPULARITY_SCORE)
-    )
-    support = (
-        F.when(F.col(SOURCE) == NEIGHBOUR, F.col(CO_USERS))
-        .when(F.col(SOURCE) == AFFINITY, F.col("_category_users"))
-        .otherwise(F.col(ITEM_USERS))
-    )
-    return (
-        components.withColumn(SCORE, score)
-        .withColumn(SUPPORT, support)
-        .drop("_anchor_f", "_item_f", "_category_lift", "_category_users", POPULARITY)
     )
 
 
@@ -247,35 +228,35 @@ def user_candidates(
         "_r", F.row_number().over(Window.partitionBy(USER_ID).orderBy(F.col(INTEREST_RANK), F.col(ITEM_CATEGORY)))
     ).filter(F.col("_r") <= cfg.interest_categories)
     popular_in_category = popularity.filter(F.col(POPULARITY_RANK) <= cfg.items_per_category).select(
-        ITEM, ITEM_CATEGORY
+        ITEM_ID, ITEM_CATEGORY
     )
     by_interest = top_interest.join(popular_in_category, ITEM_CATEGORY).select(
         USER_ID,
-        ITEM,
-        F.lit(None).cast("string").alias(ANCHOR_ITEM),
+        ITEM_ID,
+        F.lit(None).cast("string").alias(ANCHOR_ITEM_ID),
         F.lit(None).cast("string").alias(ANCHOR_CATEGORY),
         *_no_evidence(),
         *_source(INTEREST),
     )
-    latest = Window.partitionBy(USER_ID).orderBy(F.col("event_ts").desc(), F.col(ITEM))
+    latest = Window.partitionBy(USER_ID).orderBy(F.col("event_ts").desc(), F.col(ITEM_ID))
     anchors = (
         recent_purchases.withColumn("_r", F.row_number().over(latest))
         .filter(F.col("_r") <= cfg.recent_anchors)
-        .select(USER_ID, F.col(ITEM).alias(ITEM_A))
+        .select(USER_ID, F.col(ITEM_ID).alias(ITEM_A))
     )
     by_basket = anchors.join(similarity, ITEM_A).select(
         USER_ID,
-        F.col(ITEM_B).alias(ITEM),
-        F.col(ITEM_A).alias(ANCHOR_ITEM),
+        F.col(ITEM_B).alias(ITEM_ID),
+        F.col(ITEM_A).alias(ANCHOR_ITEM_ID),
         F.col(CATEGORY_A).alias(ANCHOR_CATEGORY),
         *EVIDENCE,
         *_source(BASKET),
     )
     users = allowed.select(USER_ID).distinct()
-    popular = users.crossJoin(F.broadcast(top_popular(popularity, popular_fallback_items).select(ITEM))).select(
+    popular = users.crossJoin(F.broadcast(top_popular(popularity, popular_fallback_items).select(ITEM_ID))).select(
         USER_ID,
-        ITEM,
-        F.lit(None).cast("string").alias(ANCHOR_ITEM),
+        ITEM_ID,
+        F.lit(None).cast("string").alias(ANCHOR_ITEM_ID),
         F.lit(None).cast("string").alias(ANCHOR_CATEGORY),
         *_no_evidence(),
         *_source(POPULAR),
@@ -283,38 +264,41 @@ def user_candidates(
     return by_interest.unionByName(by_basket).unionByName(popular)
 
 
-def score_user_candidates(
+def user_candidate_features(
     candidates: DataFrame,
     allowed: DataFrame,
     attributes: DataFrame,
     popularity: DataFrame,
     user_factors: DataFrame,
     item_factors: DataFrame,
-    cfg: UserListConfig,
+    owned: DataFrame,
 ) -> DataFrame:
-    """Keep candidates in allowed categories, attach attributes and components, then the blend."""
-    w = cfg.weights
+    """Keep candidates in allowed categories; attach attributes, crowd counts, score components and
+    whether the user owns the item (`lists.finish` input).
+
+    Args:
+        owned: user_id, item_id the user bought within `rules.exclude_owned_days` (`signals.purchases_within`).
+    """
     anchor_attributes = as_anchor(attributes)
     enriched = (
-        candidates.join(attributes, ITEM)
+        candidates.join(attributes, ITEM_ID)
         .join(allowed, [USER_ID, ITEM_CATEGORY])  # the per-user category rule
-        .join(anchor_attributes, ANCHOR_ITEM, "left")
-        .join(popularity.select(ITEM, POPULARITY, ITEM_USERS), ITEM, "left")
+        .join(anchor_attributes, ANCHOR_ITEM_ID, "left")
+        .join(popularity.select(ITEM_ID, POPULARITY, ITEM_USERS), ITEM_ID, "left")
         .join(user_factors.select(USER_ID, F.col(FEATURES).alias("_user_f")), USER_ID, "left")
-        .join(item_factors.select(F.col("item_id").alias(ITEM), F.col(FEATURES).alias("_item_f")), ITEM, "left")
+        .join(item_factors.select(F.col(ITEM_ID), F.col(FEATURES).alias("_item_f")), ITEM_ID, "left")
+        .join(owned.select(USER_ID, ITEM_ID, F.lit(True).alias(IS_OWNED)), [USER_ID, ITEM_ID], "left")
     )
     preference = F.coalesce(dot(F.col("_user_f"), F.col("_item_f")), F.lit(0.0))
-    components = enriched.select(
-        "*",
+    return enriched.select(
+        USER_ID,
+        *CANDIDATE_COLUMNS,
+        INTEREST_SCORE,
+        IS_NEW_CATEGORY,
+        INTEREST_RANK,
+        F.coalesce(F.col(IS_OWNED), F.lit(False)).alias(IS_OWNED),
         F.least(F.greatest(preference, F.lit(0.0)), F.lit(1.0)).alias(ALS_SCORE),
+        INTEREST_COMPONENT,
         F.coalesce(F.col(CONFIDENCE), F.lit(0.0)).alias(COOCCURRENCE_SCORE),
         F.coalesce(F.col(POPULARITY), F.lit(0.0)).alias(POPULARITY_SCORE),
     )
-    score = (
-        w.als * F.col(ALS_SCORE)
-        + w.interest * F.col(INTEREST_COMPONENT)
-        + w.cooccurrence * F.col(COOCCURRENCE_SCORE)
-        + w.popularity * F.col(POPULARITY_SCORE)
-    )
-    support = F.when(F.col(SOURCE) == BASKET, F.col(CO_USERS)).when(F.col(SOURCE) == POPULAR, F.col(ITEM_USERS))
-    return components.withColumn(SCORE, score).withColumn(SUPPORT, support).drop("_user_f", "_item_f", POPULARITY)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from crosssell_spark.crosssell.rules import ITEM, ITEM_CATEGORY
 from crosssell_spark.schemas import (
     CATEGORY_NAME,
     EXPOSURE_RATIO,
+    ITEM_CATEGORY,
+    ITEM_ID,
     ITEMS_FOUND,
     LIST_KEY,
     LIST_STATUS,
@@ -40,7 +41,7 @@ def category_exposure(lists: DataFrame, catalogue: DataFrame, names: DataFrame, 
     slots = lists.groupBy(ITEM_CATEGORY).agg(F.count(F.lit(1)).alias(SLOTS))
     catalogue_share = (
         catalogue.groupBy(ITEM_CATEGORY)
-        .agg(F.countDistinct(ITEM).alias("_items"))
+        .agg(F.countDistinct(ITEM_ID).alias("_items"))
         .select(ITEM_CATEGORY, (F.col("_items") / F.sum("_items").over(Window.partitionBy())).alias(SHARE_OF_CATALOGUE))
     )
     joined = catalogue_share.join(slots, ITEM_CATEGORY, "left").fillna(0, [SLOTS])

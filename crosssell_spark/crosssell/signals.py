@@ -8,32 +8,32 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from crosssell_spark.crosssell.rules import ITEM, ITEM_CATEGORY, ITEM_IN_STOCK, ITEM_PRICE
 from crosssell_spark.hierarchy import category_at_level
 from crosssell_spark.schemas import (
     CATEGORY_ID,
     CATEGORY_NAME,
+    CATEGORY_SHARE,
     EVENT_TYPE,
-    FEATURES,
     IN_STOCK,
+    ITEM_CATEGORY,
     ITEM_ID,
+    ITEM_IN_STOCK,
+    ITEM_PRICE,
+    ITEM_TITLE,
+    ITEM_USERS,
+    POPULARITY,
+    POPULARITY_RANK,
     PRICE,
     PURCHASE,
     TITLE,
     USER_ID,
 )
 
-ITEM_TITLE = "item_title"
-ITEM_USERS = "item_users"
-POPULARITY = "popularity"
-CATEGORY_SHARE = "category_share"
-POPULARITY_RANK = "popularity_rank"
-
 
 def item_attributes(items: DataFrame, level: int) -> DataFrame:
     """item_id, item_category (at `level`), item_price, item_in_stock, item_title."""
     return items.select(
-        F.col(ITEM_ID).alias(ITEM),
+        F.col(ITEM_ID),
         category_at_level(level).alias(ITEM_CATEGORY),
         F.col(PRICE).alias(ITEM_PRICE),
         F.col(IN_STOCK).alias(ITEM_IN_STOCK),
@@ -43,12 +43,12 @@ def item_attributes(items: DataFrame, level: int) -> DataFrame:
 
 def item_popularity(events: DataFrame, attributes: DataFrame) -> DataFrame:
     """Distinct users per item, a log-scaled popularity in [0, 1], and its rank within the category."""
-    users = events.groupBy(F.col(ITEM_ID).alias(ITEM)).agg(F.countDistinct(USER_ID).alias(ITEM_USERS))
-    with_users = attributes.join(users, ITEM, "left").fillna(0, [ITEM_USERS])
+    users = events.groupBy(F.col(ITEM_ID)).agg(F.countDistinct(USER_ID).alias(ITEM_USERS))
+    with_users = attributes.join(users, ITEM_ID, "left").fillna(0, [ITEM_USERS])
     most = F.max(ITEM_USERS).over(Window.partitionBy())
-    in_category = Window.partitionBy(ITEM_CATEGORY).orderBy(F.col(ITEM_USERS).desc(), F.col(ITEM))
+    in_category = Window.partitionBy(ITEM_CATEGORY).orderBy(F.col(ITEM_USERS).desc(), F.col(ITEM_ID))
     return with_users.select(
-        ITEM,
+        ITEM_ID,
         ITEM_CATEGORY,
         ITEM_USERS,
         (F.log1p(ITEM_USERS) / F.greatest(F.log1p(most), F.lit(1e-9))).alias(POPULARITY),
@@ -75,7 +75,7 @@ def purchases_within(events: DataFrame, days: int | None) -> DataFrame:
         purchases = purchases.crossJoin(F.broadcast(newest)).filter(
             F.col("event_ts") >= F.col("_newest") - F.expr(f"INTERVAL {days} DAYS")
         )
-    return purchases.select(USER_ID, F.col(ITEM_ID).alias(ITEM)).distinct()
+    return purchases.select(USER_ID, F.col(ITEM_ID)).distinct()
 
 
 def dot(left: Column, right: Column) -> Column:
@@ -86,11 +86,6 @@ def dot(left: Column, right: Column) -> Column:
 def cosine(left: Column, right: Column) -> Column:
     norms = F.sqrt(dot(left, left)) * F.sqrt(dot(right, right))
     return F.when(norms > 0, dot(left, right) / norms)
-
-
-def factors(table: DataFrame, key: str, alias: str) -> DataFrame:
-    """`key` and its ALS factor array renamed to `alias`."""
-    return table.select(F.col(key).alias(key if key != ITEM_ID else ITEM), F.col(FEATURES).alias(alias))
 
 
 def positive_lift(lift: Column) -> Column:

@@ -22,9 +22,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType
 
-from crosssell_spark.evaluation.metrics import ITEM, ITEM_CATEGORY, RANK, SCORE
 from crosssell_spark.evaluation.tasks import BASKET, EXCLUDED_CATEGORIES, EXCLUDED_ITEMS, KEY
-from crosssell_spark.schemas import CO_BASKETS, CO_USERS, FEATURES, USER_ID
+from crosssell_spark.schemas import CO_BASKETS, CO_USERS, FEATURES, ITEM_CATEGORY, ITEM_ID, RANK, SCORE, USER_ID
 
 USERS = "users"
 POPULARITY, POPULARITY_ELIGIBLE, COOCCURRENCE, COOCCURRENCE_FLOOR, ALS, PIPELINE = (
@@ -34,7 +33,7 @@ BASELINES = (POPULARITY, POPULARITY_ELIGIBLE, COOCCURRENCE, COOCCURRENCE_FLOOR, 
 RECS_SCHEMA = StructType(
     [
         StructField(KEY, StringType(), False),
-        StructField(ITEM, StringType(), False),
+        StructField(ITEM_ID, StringType(), False),
         StructField(ITEM_CATEGORY, StringType(), False),
         StructField(RANK, IntegerType(), False),
         StructField(SCORE, DoubleType(), False),
@@ -45,7 +44,7 @@ NEIGHBOUR = "neighbour"
 
 def eligible(respect_categories: bool = True) -> Column:
     """Candidate is not an excluded item (and, unless global, not in an excluded category)."""
-    allowed = ~F.array_contains(F.col(EXCLUDED_ITEMS), F.col(ITEM))
+    allowed = ~F.array_contains(F.col(EXCLUDED_ITEMS), F.col(ITEM_ID))
     if respect_categories:
         allowed = allowed & ~F.array_contains(F.col(EXCLUDED_CATEGORIES), F.col(ITEM_CATEGORY))
     return allowed
@@ -53,24 +52,24 @@ def eligible(respect_categories: bool = True) -> Column:
 
 def rank_per_key(candidates: DataFrame, k: int) -> DataFrame:
     """(key, item_id, item_category, score) -> the k best per key by score (ties by item id)."""
-    order = Window.partitionBy(KEY).orderBy(F.col(SCORE).desc(), F.col(ITEM))
+    order = Window.partitionBy(KEY).orderBy(F.col(SCORE).desc(), F.col(ITEM_ID))
     return (
         candidates.withColumn(RANK, F.row_number().over(order))
         .where(F.col(RANK) <= k)
-        .select(KEY, ITEM, ITEM_CATEGORY, RANK, F.col(SCORE).cast("double").alias(SCORE))
+        .select(KEY, ITEM_ID, ITEM_CATEGORY, RANK, F.col(SCORE).cast("double").alias(SCORE))
     )
 
 
 def item_users(lines: DataFrame) -> DataFrame:
     """(item_id, item_category, users): distinct training buyers per item, from `tasks.bought` lines."""
-    return lines.groupBy(ITEM, ITEM_CATEGORY).agg(F.countDistinct(USER_ID).alias(USERS))
+    return lines.groupBy(ITEM_ID, ITEM_CATEGORY).agg(F.countDistinct(USER_ID).alias(USERS))
 
 
 def global_popularity(keys: DataFrame, popularity: DataFrame, k: int, pool: int) -> DataFrame:
     """The k most bought items per key after removing its excluded items (from the top k + pool)."""
-    top = Window.orderBy(F.col(USERS).desc(), F.col(ITEM))
+    top = Window.orderBy(F.col(USERS).desc(), F.col(ITEM_ID))
     head = popularity.withColumn("_r", F.row_number().over(top)).where(F.col("_r") <= k + pool)
-    candidates = keys.crossJoin(F.broadcast(head.select(ITEM, ITEM_CATEGORY, F.col(USERS).alias(SCORE))))
+    candidates = keys.crossJoin(F.broadcast(head.select(ITEM_ID, ITEM_CATEGORY, F.col(USERS).alias(SCORE))))
     return rank_per_key(candidates.where(eligible(respect_categories=False)), k)
 
 
@@ -81,29 +80,30 @@ def eligible_popularity(keys: DataFrame, popularity: DataFrame, k: int) -> DataF
     purchases in categories they know), so each category's k most bought items are a complete pool;
     keys sharing one set of excluded categories share one ranking.
     """
-    in_category = Window.partitionBy(ITEM_CATEGORY).orderBy(F.col(USERS).desc(), F.col(ITEM))
+    in_category = Window.partitionBy(ITEM_CATEGORY).orderBy(F.col(USERS).desc(), F.col(ITEM_ID))
     pool = popularity.withColumn("_r", F.row_number().over(in_category)).where(F.col("_r") <= k)
     signatures = keys.select(F.array_sort(EXCLUDED_CATEGORIES).alias(EXCLUDED_CATEGORIES)).distinct()
     ranked = rank_per_key(
         signatures.withColumn(KEY, F.to_json(EXCLUDED_CATEGORIES))
         .withColumn(EXCLUDED_ITEMS, F.array().cast("array<string>"))
-        .crossJoin(F.broadcast(pool.select(ITEM, ITEM_CATEGORY, F.col(USERS).alias(SCORE))))
+        .crossJoin(F.broadcast(pool.select(ITEM_ID, ITEM_CATEGORY, F.col(USERS).alias(SCORE))))
         .where(eligible()),
         k,
     ).withColumnRenamed(KEY, "_signature")
     per_key = keys.select(KEY, F.to_json(F.array_sort(EXCLUDED_CATEGORIES)).alias("_signature"))
-    return per_key.join(ranked, "_signature").select(KEY, ITEM, ITEM_CATEGORY, RANK, SCORE)
+    return per_key.join(ranked, "_signature").select(KEY, ITEM_ID, ITEM_CATEGORY, RANK, SCORE)
 
 
 def cooccurrence_pairs(lines: DataFrame) -> DataFrame:
     """(item_id, neighbour, item_category, co_baskets, co_users): every pair of items of different
     categories bought in one training basket, with the distinct baskets and shoppers holding both."""
-    left = lines.select(BASKET, USER_ID, F.col(ITEM).alias("_anchor"), F.col(ITEM_CATEGORY).alias("_anchor_category"))
-    right = lines.select(BASKET, F.col(ITEM).alias(NEIGHBOUR), ITEM_CATEGORY)
+    anchor = (F.col(ITEM_ID).alias("_anchor"), F.col(ITEM_CATEGORY).alias("_anchor_category"))
+    left = lines.select(BASKET, USER_ID, *anchor)
+    right = lines.select(BASKET, F.col(ITEM_ID).alias(NEIGHBOUR), ITEM_CATEGORY)
     return (
         left.join(right, BASKET)
         .where(F.col("_anchor_category") != F.col(ITEM_CATEGORY))
-        .groupBy(F.col("_anchor").alias(ITEM), NEIGHBOUR, ITEM_CATEGORY)
+        .groupBy(F.col("_anchor").alias(ITEM_ID), NEIGHBOUR, ITEM_CATEGORY)
         .agg(F.count(F.lit(1)).alias(CO_BASKETS), F.countDistinct(USER_ID).alias(CO_USERS))
     )
 
@@ -112,12 +112,12 @@ def cooccurrence_neighbours(pairs: DataFrame, neighbours: int, min_users: int = 
     """`cooccurrence_pairs` -> (item_id, neighbour, item_category, co_baskets): each item's most
     co-bought items; no lift or content, and no privacy floor unless `min_users` > 1 (pairs fewer
     distinct shoppers bought together are dropped)."""
-    strongest = Window.partitionBy(ITEM).orderBy(F.col(CO_BASKETS).desc(), F.col(NEIGHBOUR))
+    strongest = Window.partitionBy(ITEM_ID).orderBy(F.col(CO_BASKETS).desc(), F.col(NEIGHBOUR))
     return (
         pairs.where(F.col(CO_USERS) >= min_users)
         .withColumn("_r", F.row_number().over(strongest))
         .where(F.col("_r") <= neighbours)
-        .select(ITEM, NEIGHBOUR, ITEM_CATEGORY, CO_BASKETS)
+        .select(ITEM_ID, NEIGHBOUR, ITEM_CATEGORY, CO_BASKETS)
     )
 
 
@@ -125,9 +125,9 @@ def cooccurrence(keys: DataFrame, seeds: DataFrame, neighbours: DataFrame, k: in
     """Items co-bought with the key's seed items (the anchor itself, or a user's training purchases),
     scored by summed co-basket counts, eligible categories only."""
     summed = (
-        seeds.select(KEY, ITEM)
-        .join(neighbours, ITEM)
-        .groupBy(KEY, F.col(NEIGHBOUR).alias(ITEM), ITEM_CATEGORY)
+        seeds.select(KEY, ITEM_ID)
+        .join(neighbours, ITEM_ID)
+        .groupBy(KEY, F.col(NEIGHBOUR).alias(ITEM_ID), ITEM_CATEGORY)
         .agg(F.sum(CO_BASKETS).alias(SCORE))
     )
     return rank_per_key(summed.join(keys, KEY).where(eligible()), k)
@@ -140,10 +140,10 @@ def als_top_k(keys: DataFrame, vectors: DataFrame, item_factors: DataFrame, k: i
     (item_id, item_category, features): every item ALS trained. The item matrix is broadcast to the
     executors (items x rank floats) and each batch of keys is scored with one matrix product.
     """
-    rows = item_factors.select(ITEM, ITEM_CATEGORY, FEATURES).orderBy(ITEM).collect()
+    rows = item_factors.select(ITEM_ID, ITEM_CATEGORY, FEATURES).orderBy(ITEM_ID).collect()
     if not rows:
         return keys.sparkSession.createDataFrame([], RECS_SCHEMA)
-    ids = np.array([r[ITEM] for r in rows], dtype=object)
+    ids = np.array([r[ITEM_ID] for r in rows], dtype=object)
     categories = np.array([r[ITEM_CATEGORY] for r in rows], dtype=object)
     matrix = np.array([r[FEATURES] for r in rows], dtype=np.float64)
     if cosine:
@@ -172,7 +172,7 @@ def als_top_k(keys: DataFrame, vectors: DataFrame, item_factors: DataFrame, k: i
                 best = best[np.lexsort((item_ids[best], -s[best]))]
                 columns = {
                     KEY: key,
-                    ITEM: item_ids[best],
+                    ITEM_ID: item_ids[best],
                     ITEM_CATEGORY: item_categories[best],
                     RANK: np.arange(1, n + 1, dtype=np.int32),
                     SCORE: s[best],

@@ -19,15 +19,9 @@ from collections.abc import Callable
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-QUERY = "query_id"
-ITEM = "item_id"
-ITEM_CATEGORY = "item_category"
-RANK = "rank"
-SCORE = "score"
-CATEGORY = "category"
-METRIC = "metric"
-VALUE = "value"
-QUERIES = "queries"
+from crosssell_spark.schemas import EVAL_CATEGORY, ITEM_CATEGORY, ITEM_ID, METRIC, QUERIES, RANK, SCORE, VALUE
+
+QUERY = "query_id"  # evaluation-internal; the columns of lists and of the evaluation table are in schemas
 
 HIT_RATE, PRECISION, RECALL, NDCG, MAP = "hit_rate", "precision", "recall", "ndcg", "map"
 COVERAGE, DIVERSITY, NOVELTY = "coverage", "diversity", "novelty"
@@ -49,11 +43,11 @@ def top_k(k: int) -> Callable[[DataFrame], DataFrame]:
         raise ValueError(f"k must be >= 1, got {k}")
 
     def transform(recs: DataFrame) -> DataFrame:
-        _validate(recs, (QUERY, ITEM, RANK), "recs")
+        _validate(recs, (QUERY, ITEM_ID, RANK), "recs")
         best = recs.groupBy(*[c for c in recs.columns if c not in (RANK, SCORE)]).agg(
             F.min(RANK).alias(RANK), F.max(SCORE).alias(SCORE) if SCORE in recs.columns else F.lit(None).alias(SCORE)
         )
-        order = Window.partitionBy(QUERY).orderBy(F.col(RANK), F.col(ITEM))
+        order = Window.partitionBy(QUERY).orderBy(F.col(RANK), F.col(ITEM_ID))
         return best.withColumn(RANK, F.row_number().over(order)).where(F.col(RANK) <= k)
 
     return transform
@@ -66,13 +60,13 @@ def _ideal_dcg(n_relevant: Column, k: int) -> Column:
 
 def mark_hits(recs: DataFrame, truth: DataFrame, k: int) -> DataFrame:
     """Top-K recs with `is_hit` (1/0): the rows every accuracy metric is computed from."""
-    relevant = truth.select(QUERY, ITEM).distinct().withColumn(IS_HIT, F.lit(1))
-    return recs.transform(top_k(k)).join(relevant, [QUERY, ITEM], "left").fillna(0, [IS_HIT])
+    relevant = truth.select(QUERY, ITEM_ID).distinct().withColumn(IS_HIT, F.lit(1))
+    return recs.transform(top_k(k)).join(relevant, [QUERY, ITEM_ID], "left").fillna(0, [IS_HIT])
 
 
 def per_query(recs: DataFrame, truth: DataFrame, k: int) -> DataFrame:
     """One row per query of `truth`: n_relevant, hits and its HitRate, Precision, Recall, NDCG, AP at K."""
-    _validate(truth, (QUERY, ITEM), "truth")
+    _validate(truth, (QUERY, ITEM_ID), "truth")
     marked = mark_hits(recs, truth, k)
     running = Window.partitionBy(QUERY).orderBy(RANK).rowsBetween(Window.unboundedPreceding, Window.currentRow)
     scored = (
@@ -84,7 +78,7 @@ def per_query(recs: DataFrame, truth: DataFrame, k: int) -> DataFrame:
             F.sum(F.col(IS_HIT) * F.col("_hits_so_far") / F.col(RANK)).alias(AP_SUM),
         )
     )
-    relevant = truth.groupBy(QUERY).agg(F.countDistinct(ITEM).alias(N_RELEVANT))
+    relevant = truth.groupBy(QUERY).agg(F.countDistinct(ITEM_ID).alias(N_RELEVANT))
     joined = relevant.join(scored, QUERY, "left").fillna(0, [HITS, DCG, AP_SUM])
     return joined.select(
         QUERY,
@@ -114,8 +108,8 @@ def accuracy(recs: DataFrame, truth: DataFrame, k: int) -> DataFrame:
 
 def catalogue_coverage(recs: DataFrame, catalogue: DataFrame, k: int) -> DataFrame:
     """(metric, value): distinct items in any top-K list / items in the catalogue (item_id rows)."""
-    shown = recs.transform(top_k(k)).select(ITEM).distinct().agg(F.count(F.lit(1)).alias("_shown"))
-    total = catalogue.select(ITEM).distinct().agg(F.count(F.lit(1)).alias("_total"))
+    shown = recs.transform(top_k(k)).select(ITEM_ID).distinct().agg(F.count(F.lit(1)).alias("_shown"))
+    total = catalogue.select(ITEM_ID).distinct().agg(F.count(F.lit(1)).alias("_total"))
     return shown.crossJoin(total).select(
         F.lit(COVERAGE).alias(METRIC), (F.col("_shown") / F.greatest(F.col("_total"), F.lit(1))).alias(VALUE)
     )
@@ -140,8 +134,8 @@ def novelty(recs: DataFrame, item_users: DataFrame, n_users: int, k: int) -> Dat
 
     `item_users` has (item_id, users): distinct training users per item; unseen items count 0 users.
     """
-    users = item_users.select(ITEM, F.col("users").alias("_users"))
-    slots = recs.transform(top_k(k)).select(QUERY, ITEM).join(users, ITEM, "left").fillna(0, ["_users"])
+    users = item_users.select(ITEM_ID, F.col("users").alias("_users"))
+    slots = recs.transform(top_k(k)).select(QUERY, ITEM_ID).join(users, ITEM_ID, "left").fillna(0, ["_users"])
     bits = -F.log2((F.col("_users") + 1) / F.lit(n_users + 1))
     return slots.agg(F.avg(bits).alias(VALUE)).select(
         F.lit(NOVELTY).alias(METRIC), F.coalesce(F.col(VALUE), F.lit(0.0)).alias(VALUE)
@@ -151,9 +145,11 @@ def novelty(recs: DataFrame, item_users: DataFrame, n_users: int, k: int) -> Dat
 def per_category_hit_rate(recs: DataFrame, truth: DataFrame, k: int) -> DataFrame:
     """(category, value, queries): among queries with relevant items of a category, the share whose top K
     holds one of them. Shows which categories the method serves and which it misses."""
-    _validate(truth, (QUERY, ITEM, ITEM_CATEGORY), "truth")
-    wanted = truth.select(QUERY, ITEM, F.col(ITEM_CATEGORY).alias(CATEGORY)).distinct()
-    hits = mark_hits(recs, truth, k).where(F.col(IS_HIT) == 1).select(QUERY, ITEM)
-    found = wanted.join(hits.withColumn("_found", F.lit(1)), [QUERY, ITEM], "left").fillna(0, ["_found"])
-    per_pair = found.groupBy(QUERY, CATEGORY).agg(F.max("_found").alias("_hit"))
-    return per_pair.groupBy(CATEGORY).agg(F.avg("_hit").cast("double").alias(VALUE), F.count(F.lit(1)).alias(QUERIES))
+    _validate(truth, (QUERY, ITEM_ID, ITEM_CATEGORY), "truth")
+    wanted = truth.select(QUERY, ITEM_ID, F.col(ITEM_CATEGORY).alias(EVAL_CATEGORY)).distinct()
+    hits = mark_hits(recs, truth, k).where(F.col(IS_HIT) == 1).select(QUERY, ITEM_ID)
+    found = wanted.join(hits.withColumn("_found", F.lit(1)), [QUERY, ITEM_ID], "left").fillna(0, ["_found"])
+    per_pair = found.groupBy(QUERY, EVAL_CATEGORY).agg(F.max("_found").alias("_hit"))
+    return per_pair.groupBy(EVAL_CATEGORY).agg(
+        F.avg("_hit").cast("double").alias(VALUE), F.count(F.lit(1)).alias(QUERIES)
+    )

@@ -47,13 +47,29 @@ from crosssell_spark.schemas import (
     ANCHOR_ITEM_ID,
     CATEGORY_ID,
     CATEGORY_NAME,
+    EVAL_CATEGORY,
     FACTOR_ALS,
     FACTOR_SOURCE,
     FEATURES,
+    ITEM_CATEGORY,
     ITEM_ID,
+    METRIC,
+    QUERIES,
+    RANK,
+    SCORE,
     USER_ID,
+    VALUE,
 )
-from crosssell_spark.tables import CATEGORIES, EVALUATION, EVENTS_CLEAN, ITEMS_CLEAN
+from crosssell_spark.tables import (
+    CATEGORIES,
+    EVALUATION,
+    EVENTS_CLEAN,
+    ITEM_CROSS_SELL,
+    ITEM_FACTORS,
+    ITEMS_CLEAN,
+    USER_CROSS_SELL,
+    USER_FACTORS,
+)
 
 log = logging.getLogger(__name__)
 STAGE = "evaluate"
@@ -109,27 +125,27 @@ def score_method(
 ) -> MethodFigures:
     """Every metric of one method on one task (the same code for the pipeline and each baseline)."""
     recs = task.queries.select(M.QUERY, KEY).join(recs_by_key, KEY).drop(KEY)
-    no_category, no_count = F.lit(None).cast("string").alias(M.CATEGORY), F.lit(None).cast("long").alias(M.QUERIES)
+    no_category, no_count = F.lit(None).cast("string").alias(EVAL_CATEGORY), F.lit(None).cast("long").alias(QUERIES)
     figures = (
-        M.accuracy(recs, task.truth, k).select(M.METRIC, no_category, M.VALUE, M.QUERIES)
-        .unionByName(M.catalogue_coverage(recs, catalogue, k).select(M.METRIC, no_category, M.VALUE, no_count))
-        .unionByName(M.intra_list_diversity(recs, k).select(M.METRIC, no_category, M.VALUE, no_count))
-        .unionByName(M.novelty(recs, item_users, n_users, k).select(M.METRIC, no_category, M.VALUE, no_count))
+        M.accuracy(recs, task.truth, k).select(METRIC, no_category, VALUE, QUERIES)
+        .unionByName(M.catalogue_coverage(recs, catalogue, k).select(METRIC, no_category, VALUE, no_count))
+        .unionByName(M.intra_list_diversity(recs, k).select(METRIC, no_category, VALUE, no_count))
+        .unionByName(M.novelty(recs, item_users, n_users, k).select(METRIC, no_category, VALUE, no_count))
         .unionByName(
             M.per_category_hit_rate(recs, task.truth, k).select(
-                F.lit(M.HIT_RATE).alias(M.METRIC), M.CATEGORY, M.VALUE, M.QUERIES
+                F.lit(M.HIT_RATE).alias(METRIC), EVAL_CATEGORY, VALUE, QUERIES
             )
         )
     )  # fmt: skip
     rows = [
-        (r[M.METRIC], r[M.CATEGORY], float(r[M.VALUE]), None if r[M.QUERIES] is None else int(r[M.QUERIES]))
+        (r[METRIC], r[EVAL_CATEGORY], float(r[VALUE]), None if r[QUERIES] is None else int(r[QUERIES]))
         for r in figures.collect()
     ]
     sample = (
         M.mark_hits(recs, task.truth, k)
-        .orderBy(F.xxhash64(M.QUERY, M.ITEM))
+        .orderBy(F.xxhash64(M.QUERY, ITEM_ID))
         .limit(SCORE_SAMPLE_ROWS)
-        .select(M.SCORE, M.IS_HIT)
+        .select(SCORE, M.IS_HIT)
         .toPandas()
     )
     return MethodFigures(rows, sample)
@@ -145,21 +161,21 @@ def _planted_tasks(spark: SparkSession, config: AppConfig, attributes: DataFrame
     if config.input.source != "sample" or not path.exists():
         return []
     truth = spark.read.parquet(str(path.resolve()))
-    anchors = attributes.select(F.col(M.ITEM).alias(KEY), F.col(M.ITEM_CATEGORY).alias("_anchor_category"))
+    anchors = attributes.select(F.col(ITEM_ID).alias(KEY), F.col(ITEM_CATEGORY).alias("_anchor_category"))
     tasks = []
     for kind in sorted(r["kind"] for r in truth.select("kind").distinct().collect()):
         pairs = (
             truth.where(F.col("kind") == kind)
-            .select(F.col(ANCHOR_ITEM_ID).alias(KEY), F.col("complement_item_id").alias(M.ITEM))
+            .select(F.col(ANCHOR_ITEM_ID).alias(KEY), F.col("complement_item_id").alias(ITEM_ID))
             .join(anchors, KEY)
-            .join(attributes.select(M.ITEM, M.ITEM_CATEGORY), M.ITEM)
-            .where(F.col(M.ITEM_CATEGORY) != F.col("_anchor_category"))
+            .join(attributes.select(ITEM_ID, ITEM_CATEGORY), ITEM_ID)
+            .where(F.col(ITEM_CATEGORY) != F.col("_anchor_category"))
         )
         queries = pairs.select(
             F.col(KEY).alias(M.QUERY), KEY, F.array("_anchor_category").alias(EXCLUDED_CATEGORIES),
             F.array(KEY).alias(EXCLUDED_ITEMS),
         ).distinct()  # fmt: skip
-        tasks.append(Task(f"planted_{kind}", queries, pairs.select(F.col(KEY).alias(M.QUERY), M.ITEM, M.ITEM_CATEGORY)))
+        tasks.append(Task(f"planted_{kind}", queries, pairs.select(F.col(KEY).alias(M.QUERY), ITEM_ID, ITEM_CATEGORY)))
     return tasks
 
 
@@ -179,7 +195,7 @@ def score_all(
 ) -> tuple[dict[tuple[str, str], MethodFigures], dict[str, dict[str, int]]]:
     """Build the tasks from the held-out events and score the chosen methods (None: all) on each."""
     cfg, k, level = config.evaluation, config.evaluation.k, config.categories.cross_level
-    attributes = item_attributes(train_lake.read(ITEMS_CLEAN.name), level).select(M.ITEM, M.ITEM_CATEGORY)
+    attributes = item_attributes(train_lake.read(ITEMS_CLEAN.name), level).select(ITEM_ID, ITEM_CATEGORY)
     training = train_lake.read(EVENTS_CLEAN.name)
     events = lake.read(EVENTS_CLEAN.name)
     held_out = lake.stage_intermediate("eval_held_out", events.transform(from_cut(cut)), run.run_id)
@@ -192,27 +208,27 @@ def score_all(
     neighbours_floor = B.cooccurrence_neighbours(
         pairs, cfg.cooccurrence_neighbours, config.similarity.cooccurrence.min_users
     )
-    item_users = popularity.select(M.ITEM, F.col(B.USERS).alias("users"))
-    buyers = popularity.agg(F.countDistinct(M.ITEM)).first()  # guards an empty training side
+    item_users = popularity.select(ITEM_ID, F.col(B.USERS).alias("users"))
+    buyers = popularity.agg(F.countDistinct(ITEM_ID)).first()  # guards an empty training side
     if buyers is None or not buyers[0]:
         raise StageFailedError("no training purchases: the baselines have nothing to learn from")
     n_buyers = lines.select(USER_ID).distinct().count()
 
     als_items = (
-        train_lake.read("item_factors")
+        train_lake.read(ITEM_FACTORS.name)
         .where(F.col(FACTOR_SOURCE) == FACTOR_ALS)
-        .select(F.col(ITEM_ID).alias(M.ITEM), FEATURES)
-        .join(attributes, M.ITEM)
+        .select(ITEM_ID, FEATURES)
+        .join(attributes, ITEM_ID)
     )
     vectors = {
-        "anchor": als_items.select(F.col(M.ITEM).alias(KEY), FEATURES),
-        "user": train_lake.read("user_factors").select(F.col(USER_ID).alias(KEY), FEATURES),
+        "anchor": als_items.select(F.col(ITEM_ID).alias(KEY), FEATURES),
+        "user": train_lake.read(USER_FACTORS.name).select(F.col(USER_ID).alias(KEY), FEATURES),
     }
-    seeds_user = lines.select(F.col(USER_ID).alias(KEY), M.ITEM).distinct()
-    served = (M.ITEM, M.ITEM_CATEGORY, M.RANK, M.SCORE)
+    seeds_user = lines.select(F.col(USER_ID).alias(KEY), ITEM_ID).distinct()
+    served = (ITEM_ID, ITEM_CATEGORY, RANK, SCORE)
     lists = {
-        "anchor": train_lake.read("item_cross_sell").select(F.col(ANCHOR_ITEM_ID).alias(KEY), *served),
-        "user": train_lake.read("user_cross_sell").select(F.col(USER_ID).alias(KEY), *served),
+        "anchor": train_lake.read(ITEM_CROSS_SELL.name).select(F.col(ANCHOR_ITEM_ID).alias(KEY), *served),
+        "user": train_lake.read(USER_CROSS_SELL.name).select(F.col(USER_ID).alias(KEY), *served),
     }
 
     tasks = [
@@ -231,7 +247,7 @@ def score_all(
         )
         kind = "user" if task.name == "user" else "anchor"
         keys = lake.stage_intermediate(f"eval_{task.name}_keys", _keys(task), run.run_id)
-        seeds = seeds_user if kind == "user" else keys.select(KEY, F.col(KEY).alias(M.ITEM))
+        seeds = seeds_user if kind == "user" else keys.select(KEY, F.col(KEY).alias(ITEM_ID))
         candidates = {
             B.PIPELINE: lists[kind],
             B.POPULARITY: B.global_popularity(keys, popularity, k, cfg.popularity_pool),

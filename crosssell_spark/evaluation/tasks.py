@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from crosssell_spark.evaluation.metrics import ITEM, ITEM_CATEGORY, QUERY
-from crosssell_spark.schemas import EVENT_TYPE, ITEM_ID, SESSION_ID, USER_ID
+from crosssell_spark.evaluation.metrics import QUERY
+from crosssell_spark.schemas import EVENT_TYPE, ITEM_CATEGORY, ITEM_ID, SESSION_ID, USER_ID
 
 KEY = "key"
 EXCLUDED_CATEGORIES = "excluded_categories"
@@ -42,9 +42,9 @@ def bought(events: DataFrame, event_types: list[str], attributes: DataFrame) -> 
     """(basket, user_id, item_id, item_category): distinct items bought per basket (user|session)."""
     return (
         events.where(F.col(EVENT_TYPE).isin(*event_types))
-        .select(F.concat_ws("|", USER_ID, SESSION_ID).alias(BASKET), USER_ID, F.col(ITEM_ID).alias(ITEM))
+        .select(F.concat_ws("|", USER_ID, SESSION_ID).alias(BASKET), USER_ID, ITEM_ID)
         .distinct()
-        .join(attributes.select(ITEM, ITEM_CATEGORY), ITEM)
+        .join(attributes.select(ITEM_ID, ITEM_CATEGORY), ITEM_ID)
     )
 
 
@@ -57,9 +57,9 @@ def anchor_task(
     wide = lines.groupBy(BASKET).agg(F.countDistinct(ITEM_CATEGORY).alias("_categories"))
     lines = lines.join(wide.where(F.col("_categories") >= min_categories).select(BASKET), BASKET)
     anchors = lines.select(
-        F.concat_ws("#", BASKET, ITEM).alias(QUERY),
+        F.concat_ws("#", BASKET, ITEM_ID).alias(QUERY),
         BASKET,
-        F.col(ITEM).alias(KEY),
+        F.col(ITEM_ID).alias(KEY),
         F.col(ITEM_CATEGORY).alias("_anchor_category"),
     )
     if max_queries is not None:
@@ -67,7 +67,7 @@ def anchor_task(
     truth = (
         anchors.join(lines, BASKET)
         .where(F.col(ITEM_CATEGORY) != F.col("_anchor_category"))
-        .select(QUERY, ITEM, ITEM_CATEGORY)
+        .select(QUERY, ITEM_ID, ITEM_CATEGORY)
     )
     queries = anchors.select(
         QUERY, KEY, F.array("_anchor_category").alias(EXCLUDED_CATEGORIES), F.array(KEY).alias(EXCLUDED_ITEMS)
@@ -81,18 +81,16 @@ def user_task(training: DataFrame, held_out: DataFrame, attributes: DataFrame, e
     A category is known when the user had any training event in it (views included); items the
     user bought in training are excluded from every method's list.
     """
-    history = training.select(USER_ID, F.col(ITEM_ID).alias(ITEM), EVENT_TYPE).join(
-        attributes.select(ITEM, ITEM_CATEGORY), ITEM
-    )
+    history = training.select(USER_ID, ITEM_ID, EVENT_TYPE).join(attributes.select(ITEM_ID, ITEM_CATEGORY), ITEM_ID)
     known = history.groupBy(USER_ID).agg(
         F.collect_set(ITEM_CATEGORY).alias(EXCLUDED_CATEGORIES),
-        F.collect_set(F.when(F.col(EVENT_TYPE).isin(*event_types), F.col(ITEM))).alias(EXCLUDED_ITEMS),
+        F.collect_set(F.when(F.col(EVENT_TYPE).isin(*event_types), F.col(ITEM_ID))).alias(EXCLUDED_ITEMS),
     )
-    later = bought(held_out, event_types, attributes).select(USER_ID, ITEM, ITEM_CATEGORY).distinct()
+    later = bought(held_out, event_types, attributes).select(USER_ID, ITEM_ID, ITEM_CATEGORY).distinct()
     truth = (
         later.join(known, USER_ID)
         .where(~F.array_contains(EXCLUDED_CATEGORIES, F.col(ITEM_CATEGORY)))
-        .select(F.col(USER_ID).alias(QUERY), ITEM, ITEM_CATEGORY)
+        .select(F.col(USER_ID).alias(QUERY), ITEM_ID, ITEM_CATEGORY)
     )
     queries = known.join(truth.select(F.col(QUERY).alias(USER_ID)).distinct(), USER_ID).select(
         F.col(USER_ID).alias(QUERY), F.col(USER_ID).alias(KEY), EXCLUDED_CATEGORIES, EXCLUDED_ITEMS

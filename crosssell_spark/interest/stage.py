@@ -23,12 +23,21 @@ from crosssell_spark.interest.category_interest import (
     top_items_per_category,
 )
 from crosssell_spark.interest.cold_start import fill_unseen_items
-from crosssell_spark.interest.id_maps import MAX_ID, attach_ids, empty_map, extend_id_map
+from crosssell_spark.interest.id_maps import (
+    MAX_ID,
+    MapMovedError,
+    NewIds,
+    assign_ids,
+    attach_ids,
+    empty_map,
+    extend_id_map,
+)
 from crosssell_spark.interest.interactions import build_interactions
 from crosssell_spark.interest.model_store import mark_latest, save_model
 from crosssell_spark.interest.tuning import TuningResult, before, time_cutoff, tune
-from crosssell_spark.lakehouse import Lakehouse, TableSpec
-from crosssell_spark.quality.gate import QualityGate, quality_summary
+from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.quality.gate import ExpectationOutcome, QualityGate, quality_summary
+from crosssell_spark.quality.publish import publish_audited
 from crosssell_spark.run import Run, StageFailedError, StageResult
 from crosssell_spark.schemas import (
     EVENT_TS,
@@ -52,6 +61,7 @@ from crosssell_spark.tables import (
     USER_CATEGORY_INTEREST,
     USER_FACTORS,
     USER_ID_MAP,
+    TableSpec,
 )
 
 log = logging.getLogger(__name__)
@@ -67,21 +77,72 @@ def _ids(user_map: DataFrame, item_map: DataFrame) -> Callable[[DataFrame], Data
     return transform
 
 
+Audit = Callable[[dict[str, DataFrame]], object]  # the quality gate's `audit`
+
+
+def _check_room(table: str, top: int) -> None:
+    """Fail before anything is written if ids would reach beyond the Java int ALS needs."""
+    if top >= MAX_ID:
+        raise StageFailedError(f"{table}: ids reached {top}, beyond the Java int ALS needs")
+
+
 def _extend_map(lake: Lakehouse, spec: TableSpec, keys: DataFrame, key: str, idx: str, run: Run) -> DataFrame:
     """Stage the published map plus this run's new keys; fail before publishing if ids overflow."""
     existing = lake.read(spec.name) if lake.exists(spec.name) else empty_map(lake.spark, spec.schema)
     staged = lake.stage(spec, keys.transform(extend_id_map(existing, key, idx, run.run_id)), run.run_id)
     top = staged.agg(F.max(idx)).first()
-    if top is not None and top[0] is not None and top[0] >= MAX_ID:
-        raise StageFailedError(f"{spec.name}: ids reached {top[0]}, beyond the Java int ALS needs")
+    if top is not None and top[0] is not None:
+        _check_room(spec.name, top[0])
     return staged
 
 
-def update_id_maps(lake: Lakehouse, interactions: DataFrame, items: DataFrame, run: Run) -> tuple[DataFrame, DataFrame]:
-    """Staged user and item id maps: the published ones plus this run's new users and items."""
-    user_map = _extend_map(lake, USER_ID_MAP, interactions.select(USER_ID), USER_ID, USER_IDX, run)
+def assign_user_ids(lake: Lakehouse, users: DataFrame, run: Run, audit: Audit | None) -> tuple[DataFrame, int]:
+    """Commit this run's new users to user_id_map; the map at a version holding them all, and that version.
+
+    The stream adds users too, so user_id_map is not published with the other tables at the end: its
+    new ids go in now, before ALS trains on them, by `assign_ids` (a guarded MERGE, planned again when
+    the stream got there first). Each plan is staged (the map it read plus the new rows) and must pass
+    `audit` (the quality gate; None only where the caller audits the map itself) before it is
+    committed; an audit that fails while the map has moved under it is planned again, not fatal.
+    """
+    lake.ensure_table(USER_ID_MAP)
+
+    def moved(plan: NewIds) -> bool:
+        return lake.latest_version(USER_ID_MAP.name) != plan.version
+
+    def validate(plan: NewIds) -> None:
+        _check_room(USER_ID_MAP.name, plan.start + plan.size)
+        if audit is None:
+            return
+        if moved(plan):
+            raise MapMovedError("changed before the audit")
+        existing = lake.read(USER_ID_MAP.name, plan.version)
+        staged = lake.stage(USER_ID_MAP, existing.unionByName(plan.rows), run.run_id)
+        try:
+            audit({USER_ID_MAP.name: staged})
+        except StageFailedError as err:  # e.g. ids the stream added during the audit are not in the staged map
+            if moved(plan):
+                raise MapMovedError(f"changed during the audit ({str(err).splitlines()[0]})") from err
+            raise
+
+    assigned = assign_ids(lake, USER_ID_MAP, users, USER_ID, USER_IDX, run.run_id, validate=validate)
+    return lake.read(USER_ID_MAP.name, assigned.version), assigned.version
+
+
+def stage_item_map(lake: Lakehouse, interactions: DataFrame, items: DataFrame, run: Run) -> DataFrame:
+    """The staged item id map: the published one plus this run's new items (only this stage adds items,
+    so the map is published with the factor tables, after the gate)."""
     item_keys = items.select(ITEM_ID).unionByName(interactions.select(ITEM_ID))
-    return user_map, _extend_map(lake, ITEM_ID_MAP, item_keys, ITEM_ID, ITEM_IDX, run)
+    return _extend_map(lake, ITEM_ID_MAP, item_keys, ITEM_ID, ITEM_IDX, run)
+
+
+def update_id_maps(
+    lake: Lakehouse, interactions: DataFrame, items: DataFrame, run: Run, audit: Audit | None = None
+) -> tuple[DataFrame, DataFrame]:
+    """Both id maps for `interactions` and `items`: the user map with the new users committed
+    (`assign_user_ids`) and the staged item map (`stage_item_map`)."""
+    user_map, _ = assign_user_ids(lake, interactions.select(USER_ID), run, audit)
+    return user_map, stage_item_map(lake, interactions, items, run)
 
 
 def _tune(
@@ -116,7 +177,8 @@ def _run_row(
 
 
 def run_interest(spark: SparkSession, config: AppConfig, run: Run) -> StageResult:
-    """Build interactions and id maps, train ALS (tuning first if asked), score interests, audit, publish."""
+    """Build interactions and id maps (new user ids audited and committed first), train ALS (tuning first
+    if asked), score interests, audit, publish."""
     cfg = config.interest
     lake = Lakehouse(spark, config.lakehouse)
     events, items = lake.read(EVENTS_CLEAN.name), lake.read(ITEMS_CLEAN.name)
@@ -127,7 +189,14 @@ def run_interest(spark: SparkSession, config: AppConfig, run: Run) -> StageResul
         "interest_interactions", events.transform(build_interactions(cfg, newest[0])), run.run_id
     )
 
-    user_map, item_map = update_id_maps(lake, interactions, items, run)
+    gate = QualityGate(spark, config, lake, run)
+    map_outcomes: list[ExpectationOutcome] = []
+
+    def audit_user_map(staged: dict[str, DataFrame]) -> None:
+        map_outcomes[:] = gate.audit(staged)  # the last audit: the one of the rows committed
+
+    user_map, user_map_version = assign_user_ids(lake, interactions.select(USER_ID), run, audit_user_map)
+    item_map = stage_item_map(lake, interactions, items, run)
     ids = _ids(user_map, item_map)
     ratings = lake.stage_intermediate(
         "interest_ratings", interactions.transform(ids).select(USER_IDX, ITEM_IDX, INTERACTION_WEIGHT), run.run_id
@@ -177,21 +246,17 @@ def run_interest(spark: SparkSession, config: AppConfig, run: Run) -> StageResul
     )
 
     staged: list[tuple[TableSpec, DataFrame]] = [
-        (USER_ID_MAP, user_map),
         (ITEM_ID_MAP, item_map),
         (USER_FACTORS, user_factors),
         (ITEM_FACTORS, item_factors),
         (USER_CATEGORY_INTEREST, interest),
-    ]
-    gate = QualityGate(spark, config, lake, run)
-    outcomes = gate.audit({spec.name: df for spec, df in staged})
-    published = {spec.name: lake.publish(spec, df) for spec, df in staged}
-    mark_latest(spark, lake.root, run.run_id)
-    published[INTEREST_MODEL_RUNS.name] = lake.append(
-        INTEREST_MODEL_RUNS, _run_row(spark, run, folder, params, stats, tuning)
-    )
+    ]  # user_id_map is not among them: its new rows were audited and committed before training
     sources = {r[SCORE_SOURCE]: int(r["count"]) for r in interest.groupBy(SCORE_SOURCE).count().collect()}
-    lake.drop_staging(run.run_id)
+    model_run = _run_row(spark, run, folder, params, stats, tuning)
+    done = publish_audited(gate, staged, appends=[(INTEREST_MODEL_RUNS, model_run)])
+    mark_latest(spark, lake.root, run.run_id)
+    outcomes = map_outcomes + done.outcomes
+    published = {USER_ID_MAP.name: user_map_version, **done.versions}
     return StageResult(
         stage=STAGE,
         published=published,

@@ -1,2 +1,3 @@
-"""Privacy protection: keyed pseudonyms at ingestion, differential privacy on published counts,
-the privacy ledger and forgetting a user (README "Privacy")."""
+"""Privacy helpers below the stages: keyed pseudonyms at ingestion, differential privacy on published
+counts and its ledger rows (README "Privacy"). Forgetting a user is an ops job (`ops/forget.py`); the
+accuracy cost of epsilon is measured beside the evaluation (`evaluation/epsilon_sweep.py`)."""

@@ -19,8 +19,8 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
 from pyspark.sql import DataFrame, SparkSession
 
-from crosssell_spark.config import AppConfig
-from crosssell_spark.lakehouse import Lakehouse, resolve_root
+from crosssell_spark.config import AppConfig, resolve_root
+from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.quality.suites import SUITES, SuiteInputs
 from crosssell_spark.run import Run, StageFailedError
 from crosssell_spark.schemas import DQ_RESULTS_SCHEMA

@@ -17,8 +17,7 @@ import great_expectations.expectations as gxe
 from great_expectations.expectations import Expectation
 from great_expectations.expectations.metadata_types import FailureSeverity
 
-from crosssell_spark.config import AppConfig
-from crosssell_spark.lakehouse import TableSpec, resolve_root
+from crosssell_spark.config import AppConfig, resolve_root
 from crosssell_spark.schemas import (
     CANONICAL_EVENT_TYPES,
     CATEGORY_A,
@@ -71,6 +70,7 @@ from crosssell_spark.tables import (
     USER_CROSS_SELL,
     USER_FACTORS,
     USER_ID_MAP,
+    TableSpec,
 )
 
 CRITICAL, WARNING = FailureSeverity.CRITICAL, FailureSeverity.WARNING

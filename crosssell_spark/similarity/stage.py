@@ -12,6 +12,7 @@ from crosssell_spark.config import AppConfig, ContentSimilarityConfig
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.privacy.dp import pair_privacy
 from crosssell_spark.quality.gate import QualityGate, quality_summary
+from crosssell_spark.quality.publish import publish_audited
 from crosssell_spark.run import Run, StageResult
 from crosssell_spark.schemas import CATEGORY_A, CATEGORY_B, ITEM_A, ITEM_B, JACCARD
 from crosssell_spark.similarity.cooccurrence import (
@@ -97,15 +98,8 @@ def run_similarity(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
         (ITEM_SIMILARITY, lake.stage(ITEM_SIMILARITY, similarity, run.run_id)),
         (CATEGORY_AFFINITY, lake.stage(CATEGORY_AFFINITY, affinity_rows(category_pairs.where(floor)), run.run_id)),
     ]
-    gate = QualityGate(spark, config, lake, run)
-    outcomes = gate.audit({spec.name: df for spec, df in staged})
-    published = {spec.name: lake.publish(spec, df) for spec, df in staged}
-    if dp is not None:  # the epsilon this run spent, per table
-        ledger = dp.ledger_rows(spark, run.run_id, run.started_at, [spec.name for spec, _ in staged])
-        published[PRIVACY_LEDGER.name] = lake.append(PRIVACY_LEDGER, ledger)
-
     baskets = members.select(BASKET, BASKET_SIZE).distinct()
-    metrics = {
+    metrics: dict[str, object] = {  # counted from the staged intermediates, before publishing drops them
         "content": content_metrics,
         "behavioural": {
             "baskets": baskets.count(),
@@ -115,9 +109,12 @@ def run_similarity(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
             "category_pairs_published": category_pairs.where(floor).count(),
             "category_pairs_withheld_by_floor": category_pairs.where(~floor).count(),
         },
-        "quality": quality_summary(outcomes),
-        "data_docs": gate.data_docs_index,
     }
-    lake.drop_staging(run.run_id)
+    ledger = []
+    if dp is not None:  # the epsilon this run spent, per table
+        ledger = [(PRIVACY_LEDGER, dp.ledger_rows(spark, run.run_id, run.started_at, [s.name for s, _ in staged]))]
+    gate = QualityGate(spark, config, lake, run)
+    done = publish_audited(gate, staged, appends=ledger)
+    metrics |= {"quality": quality_summary(done.outcomes), "data_docs": gate.data_docs_index}
     log.info("similarity: %s", metrics)
-    return StageResult(stage="similarity", published=published, metrics=metrics)
+    return StageResult(stage="similarity", published=done.versions, metrics=metrics)

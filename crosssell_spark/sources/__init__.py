@@ -6,8 +6,7 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 
-from crosssell_spark.config import AppConfig
-from crosssell_spark.lakehouse import resolve_root
+from crosssell_spark.config import AppConfig, resolve_root
 from crosssell_spark.schemas import RAW_EVENTS_SCHEMA, RAW_ITEMS_SCHEMA
 from crosssell_spark.sources.contract import RawInputs
 

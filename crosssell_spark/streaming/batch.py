@@ -4,16 +4,19 @@ Exactly-once: the quarantine and audit appends and the user-row replacements of 
 `txnAppId` = <query name>-<query id> and `txnVersion` = N, so when a killed query replays batch N,
 the writes that had committed are skipped by Delta and the rest are done; the events MERGE inserts
 only (event_date, event_id) keys that are not there yet, and a replay finds the user ids it had
-appended, so neither adds anything twice. Order: the touched users'
-user_cross_sell rows first, built from their published events plus this batch's new ones (the
-lists are what shoppers see, so they are what the latency is about); then the quarantine, the
-reconciliation (counted before the events land, so the audit stays exact on a replay), the events
-MERGE, new user ids, user_factors and user_category_interest.
+added, so neither adds anything twice. Order: the touched users' user_cross_sell rows first, built
+from their published events plus this batch's new ones (the lists are what shoppers see, so they
+are what the latency is about); then the quarantine, the reconciliation (counted before the events
+land, so the audit stays exact on a replay), the events MERGE, new user ids, user_factors and
+user_category_interest.
+
+New user ids go in by `assign_ids` (a guarded MERGE), as the batch interest stage adds its own: when
+the stage got there first, the ids are planned again and this batch's user_factors rows take the
+ids actually written.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -23,18 +26,20 @@ from functools import partial
 from typing import cast
 
 import pandas as pd
-from delta.exceptions import DeltaConcurrentModificationException
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crosssell_spark.cleaning.events import classify_events, clean_events, quarantined_events
-from crosssell_spark.cleaning.reconciliation import Reconciliation, reconciliation_rows
-from crosssell_spark.cleaning.stage import CLEAN_OUTCOME, DUPLICATE_OUTCOME, _outcome_counts
+from crosssell_spark.cleaning.reconciliation import (
+    CLEAN_OUTCOME,
+    DUPLICATE_OUTCOME,
+    Reconciliation,
+    outcome_counts,
+    reconciliation_rows,
+)
 from crosssell_spark.config import AppConfig
-from crosssell_spark.interest.id_maps import first_seen_rows
-from crosssell_spark.interest.model_store import read_text
-from crosssell_spark.lakehouse import Lakehouse, TableSpec, conform
+from crosssell_spark.interest.id_maps import NewIds, assign_ids, first_seen_rows
+from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.privacy.pseudonym import pseudonymise_ids
 from crosssell_spark.schemas import (
     DETAIL,
@@ -49,14 +54,14 @@ from crosssell_spark.schemas import (
     USER_IDX,
 )
 from crosssell_spark.streaming.clean import (
-    header_matches,
     not_yet_published,
     readable_rows,
     unreadable_rows,
 )
 from crosssell_spark.streaming.driver_state import PublishedHistory, UserIds
 from crosssell_spark.streaming.refresh import RefreshContext, RefreshedRows, refresh_users
-from crosssell_spark.streaming.source import CORRUPT_RECORD, KAFKA_PREFIX, SOURCE_FILE, checkpoint_location
+from crosssell_spark.streaming.sink import DeltaSink
+from crosssell_spark.streaming.source import CORRUPT_RECORD, SOURCE_FILE, bad_header_files
 from crosssell_spark.tables import (
     EVENTS_CLEAN,
     EVENTS_QUARANTINE,
@@ -72,20 +77,6 @@ from crosssell_spark.tables import (
 log = logging.getLogger(__name__)
 INPUT_NAME = "stream_events"
 NamedWrite = tuple[str, Callable[[], object]]  # (table, its write)
-COMMIT_ATTEMPTS = 3  # a commit that conflicts with a concurrent writer (e.g. a batch stage) is retried
-
-
-def with_retry(write: Callable[[], object], what: str) -> None:
-    """Run a Delta write, again after a conflict with a concurrent commit (a failed commit wrote nothing)."""
-    for attempt in range(1, COMMIT_ATTEMPTS + 1):
-        try:
-            write()
-            return
-        except DeltaConcurrentModificationException as err:
-            if attempt == COMMIT_ATTEMPTS:
-                raise
-            log.warning("%s: concurrent commit (%s), retry %d", what, type(err).__name__, attempt)
-            time.sleep(attempt)
 
 
 @dataclass
@@ -110,11 +101,6 @@ def stream_run_id(query_name: str, batch_id: int) -> str:
     return f"stream-{query_name}-{batch_id}"
 
 
-def sql_string(value: str) -> str:
-    """A Spark SQL string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 class StreamBatchWriter:
     """Callable for `writeStream.foreachBatch`; keeps the refresh context between batches."""
 
@@ -124,10 +110,9 @@ class StreamBatchWriter:
         self.query_name = config.streaming.query_name
         self.context: RefreshContext | None = None
         self.reports: list[BatchReport] = []
-        self._app_id: str | None = None
+        self.sink = DeltaSink(spark, config, self.lake)
         self._phases: dict[str, float] = {}
         self._last = 0.0
-        self._ensured: set[str] = set()
         self._context_checked = 0.0  # when the published item-factor version was last looked at
         # published events and user ids kept on the driver between batches (streaming.history_cache_events)
         self.cached_state = config.streaming.refresh and config.streaming.history_cache_events > 0
@@ -139,74 +124,41 @@ class StreamBatchWriter:
         if self.context is not None:
             self.context.release()
 
-    def _ensure(self, spec: TableSpec) -> None:
-        """Create (or evolve) a table once per process, not once per write."""
-        if spec.name not in self._ensured:
-            self.lake.ensure_table(spec)
-            self._ensured.add(spec.name)
-
     def _mark(self, phase: str) -> None:
         """Close the current step: its seconds go to the batch report."""
         now = time.time()
         self._phases[phase] = round(now - self._last, 3)
         self._last = now
 
-    # --- idempotent Delta writes --------------------------------------------------------------
-
-    @property
-    def app_id(self) -> str:
-        """<query name>-<query id>: a new checkpoint (batch ids from 0 again) is a new Delta app."""
-        if self._app_id is None:
-            metadata = read_text(self.spark, f"{checkpoint_location(self.config)}/metadata")
-            query_id = json.loads(metadata)["id"] if metadata else "unknown"
-            self._app_id = f"{self.query_name}-{query_id}"
-        return self._app_id
-
-    def _append(self, spec: TableSpec, df: DataFrame, batch_id: int | None) -> None:
-        """Append `df`; with a `batch_id`, as that batch's idempotent write (txnAppId/txnVersion),
-        without one a blind append (for rows whose content already makes a replay add nothing)."""
-        self._ensure(spec)
-        writer = conform(df, spec.schema).write.format("delta").mode("append")
-        if batch_id is not None:
-            writer = writer.option("txnAppId", self.app_id).option("txnVersion", batch_id)
-        with_retry(lambda: writer.save(self.lake.path(spec.name)), spec.name)
-
-    def _replace_users(self, spec: TableSpec, df: DataFrame, users: Sequence[str], batch_id: int) -> None:
-        """Replace every row of `users` in one commit (rows of other users are untouched)."""
-        self._ensure(spec)
-        writer = (
-            conform(df, spec.schema)
-            .write.format("delta")
-            .mode("overwrite")
-            .option("replaceWhere", f"{USER_ID} IN ({', '.join(sql_string(u) for u in users)})")
-            .option("txnAppId", self.app_id)
-            .option("txnVersion", batch_id)
-        )
-        with_retry(lambda: writer.save(self.lake.path(spec.name)), spec.name)
-
-    def _merge_events(self, events: DataFrame, dates: Sequence[str]) -> None:
-        """Insert events whose (event_date, event_id) is not there yet (idempotent in itself: a replayed
-        batch inserts nothing); the date list prunes partitions."""
-        self._ensure(EVENTS_CLEAN)
-        in_dates = f"t.{EVENT_DATE} IN ({', '.join(f'DATE {sql_string(d)}' for d in dates)})"
-        condition = f"{in_dates} AND t.{EVENT_DATE} = s.{EVENT_DATE} AND t.event_id = s.event_id"
-        merge = (
-            DeltaTable.forPath(self.spark, self.lake.path(EVENTS_CLEAN.name))
-            .alias("t")
-            .merge(conform(events, EVENTS_CLEAN.schema).alias("s"), condition)
-            .whenNotMatchedInsertAll()
-        )
-        with_retry(merge.execute, EVENTS_CLEAN.name)
-
-    def _own_commit(self, spec: TableSpec, write: Callable[[], object], rows: pd.DataFrame) -> None:
-        """Commit `rows` to events_clean or user_id_map and move the driver's copy of it along."""
+    def _own_commit(
+        self, table: str, copy: PublishedHistory | UserIds, write: Callable[[], object], rows: pd.DataFrame
+    ) -> None:
+        """Commit `rows` to `table` and move the driver's `copy` of it along."""
         if not self.cached_state:
             write()
             return
-        state = self.history if spec.name == EVENTS_CLEAN.name else self.user_ids
-        before = state.version
+        before = copy.version
         write()
-        state.committed(before, self.lake.latest_version(spec.name), rows)
+        copy.committed(before, self.lake.latest_version(table), rows)
+
+    def _add_user_ids(self, plan: NewIds, first_seen: pd.DataFrame, run_id: str, written_ids: dict[str, int]) -> None:
+        """Commit the first-seen users' ids (`assign_ids`). When the batch stage added users first, the
+        ids are planned again: `written_ids` gets those that changed (for this batch's user_factors
+        rows) and the driver's copy is let go; else the copy moves along with the commit."""
+        self.sink.ensure(USER_ID_MAP)
+        keys = plan.rows.select(USER_ID)
+        assigned = assign_ids(self.lake, USER_ID_MAP, keys, USER_ID, USER_IDX, run_id, planned=plan)
+        if not assigned.retries:
+            if self.cached_state:
+                self.user_ids.committed(plan.version, assigned.version, first_seen)
+            return
+        self.user_ids.forget()
+        table = self.lake.read(USER_ID_MAP.name, assigned.version)
+        written = self._rows_of(list(first_seen[USER_ID]), table, [USER_ID, USER_IDX])
+        planned = dict(zip(first_seen[USER_ID].astype(str), first_seen[USER_IDX].astype(int), strict=True))
+        for user, idx in zip(written[USER_ID].astype(str), written[USER_IDX].astype(int), strict=True):
+            if planned[user] != idx:
+                written_ids[user] = idx
 
     # --- one micro-batch ------------------------------------------------------------------------
 
@@ -217,8 +169,8 @@ class StreamBatchWriter:
         try:
             self._process(batch, int(batch_id), started)
         except BaseException:  # the driver's copies may be half-advanced: read the tables again next time
-            self.history.reset(None, ())
-            self.user_ids.reset(None, pd.DataFrame({USER_ID: [], USER_IDX: []}))
+            self.history.forget()
+            self.user_ids.forget()
             raise
         finally:
             batch.unpersist()
@@ -236,7 +188,7 @@ class StreamBatchWriter:
             if r["corrupt"]:
                 log.warning("batch %d: %s has %d unparseable rows of %d (quarantined)",
                             batch_id, r[SOURCE_FILE], r["corrupt"], r["rows"])  # fmt: skip
-        bad_files = self._bad_header_files(files)
+        bad_files = bad_header_files(self.spark, self.config, files)
 
         known_items = self.lake.read(ITEMS_CLEAN.name).select(ITEM_ID)
         # ids are pseudonymised exactly as the batch job does it, before anything is written
@@ -245,7 +197,7 @@ class StreamBatchWriter:
         sessions = f"{self.query_name}-{batch_id}-"  # derived session ids never collide with the batch job's
         # the batch's clean events reach the driver once: touched users, dates and counts come from them
         clean = cast(pd.DataFrame, clean_events(classified, cfg.cleaning.session_gap_minutes, sessions).toPandas())
-        outcomes = _outcome_counts(classified)
+        outcomes = outcome_counts(classified)
         unreadable = batch.transform(unreadable_rows(bad_files, keep_text=not cfg.privacy.pseudonymise))
         quarantine = (
             unreadable.transform(pseudonymise_ids(cfg.privacy))
@@ -277,10 +229,11 @@ class StreamBatchWriter:
             else None
         )
         rows, new_ids, first_seen = refresh if refresh is not None else (None, None, None)
+        written_ids: dict[str, int] = {}  # new users whose id differs from the planned one -> the id written
         lists_written: float | None = None
         if rows is not None and rows.user_ids:  # users without any weighted event keep their rows
             # the lists first: they are what shoppers see, so they are what the latency is about
-            self._replace_users(USER_CROSS_SELL, rows.user_lists, rows.user_ids, batch_id)
+            self.sink.replace_users(USER_CROSS_SELL, rows.user_lists, rows.user_ids, batch_id)
             lists_written = time.time()
             self._mark(USER_CROSS_SELL.name)
 
@@ -289,21 +242,23 @@ class StreamBatchWriter:
         # (Run side by side in threads they took longer in total: on local[2] each write is CPU-bound.)
         writes: list[NamedWrite] = []
         if rows_quarantined:  # an empty append would be a commit with nothing in it
-            writes.append((EVENTS_QUARANTINE.name, lambda: self._append(EVENTS_QUARANTINE, quarantine, batch_id)))
+            writes.append((EVENTS_QUARANTINE.name, lambda: self.sink.append(EVENTS_QUARANTINE, quarantine, batch_id)))
         audit_row = reconciliation_rows(self.spark, [check], run_id, now)
-        writes.append((RECONCILIATION.name, lambda: self._append(RECONCILIATION, audit_row, batch_id)))
+        writes.append((RECONCILIATION.name, lambda: self.sink.append(RECONCILIATION, audit_row, batch_id)))
         if len(new):
             new_events = self.spark.createDataFrame(new[EVENTS_CLEAN.schema.fieldNames()], EVENTS_CLEAN.schema)
-            merge_events = partial(self._merge_events, new_events, dates)
-            writes.append((EVENTS_CLEAN.name, partial(self._own_commit, EVENTS_CLEAN, merge_events, new)))
-        if new_ids is not None:
-            # no txn: a replay looks the ids up again and finds the ones it had appended, so it adds none
+            merge_events = partial(self.sink.merge_events, new_events, dates)
+            commit_events = partial(self._own_commit, EVENTS_CLEAN.name, self.history, merge_events, new)
+            writes.append((EVENTS_CLEAN.name, commit_events))
+        if new_ids is not None and first_seen is not None:
+            # no txn: a replay looks the ids up again and finds the ones it had added, so it adds none
             # (and reading the table's txn versions would cost a state reconstruction every batch)
-            append_ids = partial(self._append, USER_ID_MAP, new_ids, None)
-            writes.append((USER_ID_MAP.name, partial(self._own_commit, USER_ID_MAP, append_ids, first_seen)))
+            add_ids = partial(self._add_user_ids, new_ids, first_seen, run_id, written_ids)
+            writes.append((USER_ID_MAP.name, add_ids))
         if rows is not None and rows.user_ids:
             for spec, df in ((USER_FACTORS, rows.user_factors), (USER_CATEGORY_INTEREST, rows.interest)):
-                writes.append((spec.name, partial(self._replace_users, spec, df, rows.user_ids, batch_id)))
+                replace = partial(self.sink.replace_users, spec, df, rows.user_ids, batch_id, written_ids)
+                writes.append((spec.name, replace))
         events_written = time.time()
         for name, write in writes:
             write()
@@ -316,32 +271,6 @@ class StreamBatchWriter:
         self.reports.append(report)
         log.info("batch %d: %d files, %d users refreshed, %.1f s %s", batch_id, len(files), refreshed,
                  report.finished - started, report.phases)  # fmt: skip
-
-    def _bad_header_files(self, files: Sequence[str]) -> list[str]:
-        """CSV files whose header row is not the contract's columns in order."""
-        if self.config.streaming.source != "file" or self.config.streaming.format != "csv":
-            return []
-        bad = []
-        for path in files:
-            if path.startswith(KAFKA_PREFIX):
-                continue
-            header = self._first_line(path)
-            if header is not None and not header_matches(header):
-                log.error("%s: header %r is not %s; the file is quarantined", path, header, ",".join(RAW_EVENT_COLUMNS))
-                bad.append(path)
-        return bad
-
-    def _first_line(self, path: str) -> str | None:
-        jvm = self.spark.sparkContext._jvm
-        assert jvm is not None
-        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-        fs = hadoop_path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
-        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(fs.open(hadoop_path), "UTF-8"))
-        try:
-            line = reader.readLine()
-            return None if line is None else str(line)
-        finally:
-            reader.close()
 
     # --- refresh --------------------------------------------------------------------------------
 
@@ -387,9 +316,11 @@ class StreamBatchWriter:
         touched = self.spark.createDataFrame([(u,) for u in users], f"{USER_ID} string")
         return cast(pd.DataFrame, table.join(F.broadcast(touched), USER_ID).select(*columns).toPandas())
 
-    def _user_ids(self, users: Sequence[str], run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _user_ids(self, users: Sequence[str], run_id: str) -> tuple[pd.DataFrame, pd.DataFrame, NewIds | None]:
         """(user_id, user_idx) of `users` (from the driver's copy of user_id_map, else in one query), and
-        the user_id_map rows of those seen for the first time (numbered after the largest id)."""
+        the user_id_map rows of those seen for the first time (numbered after the largest id), on the
+        driver and as the plan to commit (None when there are none)."""
+        version: int | None = None
         if self.cached_state:
             version = self.lake.latest_version(USER_ID_MAP.name)
             if version != self.user_ids.version:  # first batch, or another writer committed: read anew
@@ -408,7 +339,10 @@ class StreamBatchWriter:
             unseen = found.loc[found[USER_IDX].isna(), USER_ID]
         first_seen = first_seen_rows(unseen, start, USER_ID, USER_IDX, run_id)
         ids = pd.concat([known[[USER_ID, USER_IDX]], first_seen[[USER_ID, USER_IDX]]], ignore_index=True)
-        return ids, first_seen
+        if not len(first_seen):
+            return ids, first_seen, None
+        rows = self.spark.createDataFrame(first_seen, USER_ID_MAP.schema)
+        return ids, first_seen, NewIds(rows, start, len(first_seen), version)
 
     def _refreshed_rows(
         self,
@@ -418,17 +352,16 @@ class StreamBatchWriter:
         run_id: str,
         batch_id: int,
         now: datetime,
-    ) -> tuple[RefreshedRows, DataFrame | None, pd.DataFrame]:
+    ) -> tuple[RefreshedRows, NewIds | None, pd.DataFrame]:
         """The touched users' refreshed rows, from their published events plus this batch's new ones,
-        and the user_id_map rows of users seen for the first time (as a DataFrame, None when there
-        are none, and on the driver)."""
+        and the user_id_map rows of users seen for the first time (as the plan to commit, None when
+        there are none, and on the driver)."""
         context = self._refresh_context()
         self._mark("refresh_context")
-        ids, first_seen = self._user_ids(users, run_id)
+        ids, first_seen, new_ids = self._user_ids(users, run_id)
         self._mark("id_map")
         streamed = new[list(published.columns)]
         events = pd.concat([published, streamed], ignore_index=True) if len(published) else streamed
         rows = refresh_users(self.spark, self.config, context, events, ids, run_id, batch_id, now)
         self._mark("fold_in")
-        new_ids = self.spark.createDataFrame(first_seen, USER_ID_MAP.schema) if len(first_seen) else None
         return rows, new_ids, first_seen

@@ -62,9 +62,3 @@ def not_yet_published(clean: pd.DataFrame, published: pd.DataFrame) -> pd.DataFr
         both = clean.loc[seen, keys].merge(published[keys].drop_duplicates(), how="left", indicator=True)
         seen[seen] = (both["_merge"] == "both").to_numpy()
     return clean[~seen].reset_index(drop=True)
-
-
-def header_matches(header: str) -> bool:
-    """A CSV header names the contract's columns in contract order (quotes, case, blanks ignored)."""
-    columns = [c.strip().strip('"').strip().lower() for c in header.lstrip("\ufeff").split(",")]
-    return columns == list(RAW_EVENT_COLUMNS)

@@ -1,89 +1,63 @@
-"""The refresh of one micro-batch's touched users computed on the driver, in pandas and numpy.
+"""The refresh of one micro-batch's touched users on the driver, in pandas and numpy.
 
 Why: a micro-batch touches a bounded set of users (`streaming.max_files_per_trigger` files). The
-batch stage's Spark builders (`build_interactions`, `score_interest`, `allowed_user_categories`,
-`build_user_lists`) run about 60 small Spark jobs for them, 10-14 s on local[2] whatever the
-batch size, which alone breaks the latency goal of the stream. Here the same rules run as a few
-vectorised pandas steps over driver-side copies of the signal tables (`DriverTables`, collected
-once per published item-factor version): 1-2 s for 1,500 users.
+batch stage's Spark builders run about 60 small Spark jobs for them, 10-14 s on local[2] whatever
+the batch size, which alone breaks the latency goal of the stream. Here the interest rules run as
+a few vectorised pandas steps over driver copies of the signal tables (`DriverTables`, collected
+once per published item-factor version), and the lists come from `build_user_lists_local`, the
+driver engine of list building (`crosssell/build.py`), which ends in the same tail as batch.
 
-Each function mirrors one batch function, named in its docstring, step by step: the same joins,
-the same ordering keys, the same null handling. `test_the_driver_engine_builds_the_rows_the_spark_
-builders_build` (tests/integration/test_streaming.py) builds both for the same users under two
-rule sets and asserts equal rows; tests/unit/streaming/test_driver_refresh.py checks the ranking
-(ties included) and the title words against Spark. `streaming.refresh_engine: spark` keeps the
-Spark builders for signal tables too large for the driver.
+Each interest function mirrors one batch function, named in its docstring, step by step. The
+parity tests hold the two engines equal (tests/unit/crosssell/test_engine_parity.py,
+tests/integration/test_streaming.py).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 from typing import cast
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 
-from crosssell_spark.config import CrossSellConfig, InterestConfig, StrategyRules, UserListConfig
-from crosssell_spark.crosssell import reasons
-from crosssell_spark.crosssell.candidates import (
-    AFFINITY,
-    ANCHOR_TITLE,
-    BASKET,
-    EVIDENCE,
-    INTEREST,
-    NEIGHBOUR,
-    POPULAR,
-    PRIORITY,
-)
-from crosssell_spark.crosssell.rules import ANCHOR_PRICE, ITEM_CATEGORY, ITEM_IN_STOCK, ITEM_PRICE
-from crosssell_spark.crosssell.rules import SOURCE_PRIORITY as PRIORITY_COL
-from crosssell_spark.crosssell.signals import ITEM_TITLE, ITEM_USERS, POPULARITY, POPULARITY_RANK
+from crosssell_spark.config import AppConfig, InterestConfig
+from crosssell_spark.crosssell.build import LIST_COLUMNS, LocalInputs, build_user_lists_local
+from crosssell_spark.crosssell.candidates import EVIDENCE
+from crosssell_spark.crosssell.candidates_local import allowed_user_categories_local
 from crosssell_spark.interest.interactions import SECONDS_PER_DAY
 from crosssell_spark.schemas import (
-    ALS_SCORE,
-    ANCHOR_CATEGORY,
-    ANCHOR_ITEM_ID,
     CATEGORY_A,
     CATEGORY_ID,
-    CATEGORY_NAME,
-    CO_USERS,
-    CONFIDENCE,
-    COOCCURRENCE_SCORE,
     EVENT_TS,
     EVENT_TYPE,
+    FEATURES,
     HISTORY_ITEMS,
     INTERACTION_WEIGHT,
-    INTEREST_COMPONENT,
     INTEREST_RANK,
     INTEREST_SCORE,
-    IS_BEHAVIOURAL,
-    IS_CONTENT,
     IS_NEW_CATEGORY,
     ITEM_A,
     ITEM_B,
     ITEM_ID,
-    JACCARD,
-    LIFT,
     OBSERVED_SHARE,
-    POPULARITY_SCORE,
-    RANK,
-    REASON,
-    REASON_CODES,
-    SCORE,
+    POPULARITY,
+    PURCHASE,
     SCORE_ALS,
     SCORE_CENTROID,
     SCORE_POPULARITY,
     SCORE_SOURCE,
-    SOURCE_NAME,
-    SUPPORT,
     USER_ID,
 )
+from crosssell_spark.streaming.engine import FoldedUsers
+from crosssell_spark.tables import USER_CROSS_SELL
 
-WORD_SPLIT = re.compile(r"[^\w]+|_+")  # Spark's [^\p{L}\p{N}]+: letters and digits stay, the rest splits
+INTEREST_ROWS_SCHEMA = (
+    "user_id string, category_id string, interest_score double, observed_share double, "
+    "is_new_category boolean, interest_rank int, score_source string"
+)
 
 
 def _local(df: DataFrame) -> pd.DataFrame:
@@ -206,273 +180,40 @@ def score_interest_local(
     return scored[columns].reset_index(drop=True)
 
 
-def allowed_categories_local(interest: pd.DataFrame, cfg: UserListConfig) -> pd.DataFrame:
-    """`candidates.allowed_user_categories`."""
-    ranked = interest.sort_values([USER_ID, OBSERVED_SHARE, CATEGORY_ID], ascending=[True, False, True], kind="stable")
-    observed_rank = ranked.groupby(USER_ID).cumcount() + 1
-    if cfg.category_rule == "new":
-        ranked = ranked[ranked[IS_NEW_CATEGORY]]
-    elif cfg.category_rule == "outside_top":
-        ranked = ranked[ranked[IS_NEW_CATEGORY] | (observed_rank > cfg.outside_top_n)]
-    best = ranked.groupby(USER_ID)[INTEREST_SCORE].transform("max")
-    return pd.DataFrame(
-        {
-            USER_ID: ranked[USER_ID],
-            ITEM_CATEGORY: ranked[CATEGORY_ID],
-            INTEREST_SCORE: ranked[INTEREST_SCORE],
-            INTEREST_COMPONENT: ranked[INTEREST_SCORE] / np.maximum(best, 1e-9),
-            IS_NEW_CATEGORY: ranked[IS_NEW_CATEGORY],
-            INTEREST_RANK: ranked[INTEREST_RANK],
-        }
-    ).reset_index(drop=True)
+class DriverEngine:
+    """The refresh engine `streaming.refresh_engine: driver`: everything in pandas on the driver."""
 
+    def __init__(self, spark: SparkSession, config: AppConfig, tables: DriverTables, inputs: LocalInputs) -> None:
+        self.spark, self.config, self.tables, self.inputs = spark, config, tables, inputs
 
-# --- user lists -----------------------------------------------------------------------------------
+    def interactions(self, events: pd.DataFrame, reference: datetime) -> pd.DataFrame:
+        return interactions_local(self.config.interest, reference, events[[USER_ID, ITEM_ID, EVENT_TYPE, EVENT_TS]])
 
+    def rows(self, touched: FoldedUsers) -> tuple[DataFrame, DataFrame]:
+        """user_category_interest and user_cross_sell rows (without run columns)."""
+        folded = touched.folded
+        users = pd.DataFrame({USER_ID: folded[USER_ID].astype(str), HISTORY_ITEMS: folded[HISTORY_ITEMS]})
+        interest = score_interest_local(
+            self.config.interest,
+            self.tables.category_popularity,
+            observed_shares(touched.interactions, self.tables.item_category),
+            users,
+            touched.als_scores,
+            touched.als_categories,
+            touched.centroid_categories,
+        )
+        purchases = touched.events.loc[touched.events[EVENT_TYPE] == PURCHASE, [USER_ID, ITEM_ID, EVENT_TS]]
+        lists = build_user_lists_local(
+            self.config.crosssell,
+            self.inputs,
+            allowed_user_categories_local(interest, self.config.crosssell.user),
+            purchases,
+            dict(zip(users[USER_ID], folded[FEATURES], strict=True)),
+        )
+        return (
+            self.spark.createDataFrame(interest, INTEREST_ROWS_SCHEMA),
+            self.spark.createDataFrame(lists, LIST_COLUMNS[USER_CROSS_SELL.name]),
+        )
 
-def _with_source(df: pd.DataFrame, name: str, evidence: bool) -> pd.DataFrame:
-    df = df.assign(**{SOURCE_NAME: name, PRIORITY_COL: PRIORITY[name]})
-    if not evidence:
-        df = df.assign(**{JACCARD: np.nan, CONFIDENCE: np.nan, LIFT: np.nan, CO_USERS: np.nan,
-                          IS_CONTENT: False, IS_BEHAVIOURAL: False})  # fmt: skip
-    return df
-
-
-def top_popular_local(popularity: pd.DataFrame, n: int) -> pd.DataFrame:
-    """`candidates.top_popular`."""
-    return popularity.sort_values([ITEM_USERS, ITEM_ID], ascending=[False, True], kind="stable").head(n)
-
-
-def user_candidates_local(
-    allowed: pd.DataFrame,
-    purchases: pd.DataFrame,
-    similarity: pd.DataFrame,
-    popularity: pd.DataFrame,
-    cfg: UserListConfig,
-    popular_fallback_items: int,
-) -> pd.DataFrame:
-    """`candidates.user_candidates`: interest, basket-neighbour and popular candidates."""
-    top_interest = (
-        allowed.sort_values([USER_ID, INTEREST_RANK, ITEM_CATEGORY], kind="stable")
-        .groupby(USER_ID)
-        .head(cfg.interest_categories)
-    )
-    in_category = popularity.loc[popularity[POPULARITY_RANK] <= cfg.items_per_category, [ITEM_ID, ITEM_CATEGORY]]
-    by_interest = top_interest[[USER_ID, ITEM_CATEGORY]].merge(in_category, on=ITEM_CATEGORY)[[USER_ID, ITEM_ID]]
-    by_interest = _with_source(by_interest.assign(**{ANCHOR_ITEM_ID: None, ANCHOR_CATEGORY: None}), INTEREST, False)
-    anchors = (
-        purchases.sort_values([USER_ID, EVENT_TS, ITEM_ID], ascending=[True, False, True], kind="stable")
-        .groupby(USER_ID)
-        .head(cfg.recent_anchors)[[USER_ID, ITEM_ID]]
-        .rename(columns={ITEM_ID: ITEM_A})
-    )
-    basket = anchors.merge(similarity, on=ITEM_A).rename(
-        columns={ITEM_B: ITEM_ID, ITEM_A: ANCHOR_ITEM_ID, CATEGORY_A: ANCHOR_CATEGORY}
-    )
-    by_basket = _with_source(basket, BASKET, True)
-    users = allowed[[USER_ID]].drop_duplicates()
-    popular = users.merge(top_popular_local(popularity, popular_fallback_items)[[ITEM_ID]], how="cross")
-    popular = _with_source(popular.assign(**{ANCHOR_ITEM_ID: None, ANCHOR_CATEGORY: None}), POPULAR, False)
-    return pd.concat([by_interest, by_basket, popular], ignore_index=True)
-
-
-def score_user_candidates_local(
-    candidates: pd.DataFrame,
-    allowed: pd.DataFrame,
-    attributes: pd.DataFrame,
-    popularity: pd.DataFrame,
-    user_factors: dict[str, np.ndarray],
-    item_position: dict[str, int],
-    item_factors: np.ndarray,
-    cfg: UserListConfig,
-) -> pd.DataFrame:
-    """`candidates.score_user_candidates`: allowed categories only, components, blend, support."""
-    w = cfg.weights
-    anchor_attributes = attributes.rename(
-        columns={ITEM_ID: ANCHOR_ITEM_ID, ITEM_PRICE: ANCHOR_PRICE, ITEM_TITLE: ANCHOR_TITLE}
-    )[[ANCHOR_ITEM_ID, ANCHOR_PRICE, ANCHOR_TITLE]]
-    enriched = (
-        candidates.merge(attributes, on=ITEM_ID)
-        .merge(allowed, on=[USER_ID, ITEM_CATEGORY])
-        .merge(anchor_attributes, on=ANCHOR_ITEM_ID, how="left")
-        .merge(popularity[[ITEM_ID, POPULARITY, ITEM_USERS]], on=ITEM_ID, how="left")
-    )
-    # dot(user, item): float products summed in double, as `signals.dot` does; 0 without factors
-    rank = item_factors.shape[1]
-    users = enriched[USER_ID].map(lambda u: user_factors.get(u)).to_numpy(object)
-    positions = enriched[ITEM_ID].map(item_position).to_numpy(np.float64)
-    both = np.asarray([u is not None for u in users]) & ~np.isnan(positions)
-    preference = np.zeros(len(enriched))
-    if both.any():
-        u = np.stack(users[both]).astype(np.float32).reshape(-1, rank)
-        v = item_factors[positions[both].astype(np.int64)].astype(np.float32)
-        preference[both] = (u * v).astype(np.float64).sum(axis=1)
-    enriched[ALS_SCORE] = np.clip(preference, 0.0, 1.0)
-    enriched[COOCCURRENCE_SCORE] = enriched[CONFIDENCE].astype(np.float64).fillna(0.0)
-    enriched[POPULARITY_SCORE] = enriched[POPULARITY].astype(np.float64).fillna(0.0)
-    enriched[SCORE] = (
-        w.als * enriched[ALS_SCORE]
-        + w.interest * enriched[INTEREST_COMPONENT]
-        + w.cooccurrence * enriched[COOCCURRENCE_SCORE]
-        + w.popularity * enriched[POPULARITY_SCORE]
-    )
-    source = enriched[SOURCE_NAME]
-    enriched[SUPPORT] = (
-        enriched[CO_USERS].where(source == BASKET, enriched[ITEM_USERS].where(source == POPULAR)).astype("Int64")
-    )
-    return enriched.drop(columns=[POPULARITY])
-
-
-def purchases_within_local(purchases: pd.DataFrame, days: int | None) -> pd.DataFrame:
-    """`signals.purchases_within`: (user_id, item_id) bought within `days` of the newest purchase."""
-    if days is not None and not purchases.empty:
-        newest = purchases[EVENT_TS].max()
-        purchases = purchases[purchases[EVENT_TS] >= newest - timedelta(days=days)]
-    return purchases[[USER_ID, ITEM_ID]].drop_duplicates()
-
-
-def _pair_matches(anchor: pd.Series, item: pd.Series, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-    """`rules.category_pairs`' test, with SQL's null anchor (no anchor) matching only '*'."""
-    hit = np.zeros(len(anchor), dtype=bool)
-    for a, b in pairs:
-        anchor_ok = np.full(len(anchor), a == "*") | (anchor.notna() & (anchor == a)).to_numpy()
-        item_ok = np.full(len(item), b == "*") | (item == b).to_numpy()
-        hit |= anchor_ok & item_ok
-    return hit
-
-
-def apply_rules_local(key: str, strategy: StrategyRules, k: int, balance: float, shares: pd.DataFrame,
-                      scored: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
-    """`stage.apply_rules` without the withheld count: every strategy rule, then `rules.rank_lists`."""
-    df = scored[scored[ANCHOR_CATEGORY].isna() | (scored[ITEM_CATEGORY] != scored[ANCHOR_CATEGORY])]
-    if strategy.allow_pairs:
-        df = df[_pair_matches(df[ANCHOR_CATEGORY], df[ITEM_CATEGORY], strategy.allow_pairs)]
-    if strategy.deny_pairs:
-        df = df[~_pair_matches(df[ANCHOR_CATEGORY], df[ITEM_CATEGORY], strategy.deny_pairs)]
-    if strategy.max_price_ratio is not None:
-        df = df[
-            df[ITEM_PRICE].isna()
-            | df[ANCHOR_PRICE].isna()
-            | (df[ITEM_PRICE] <= df[ANCHOR_PRICE] * strategy.max_price_ratio)
-        ]
-    if strategy.in_stock_only:
-        df = df[df[ITEM_IN_STOCK].fillna(False).astype(bool)]
-    support = df[SUPPORT]
-    df = df[(df[SCORE] >= strategy.min_score) & (support.isna() | (support >= strategy.min_support)).fillna(True)]
-    if balance > 0:
-        share = df[[ITEM_CATEGORY]].merge(shares, on=ITEM_CATEGORY, how="left")["category_share"].fillna(1.0)
-        df = df.assign(**{SCORE: df[SCORE].to_numpy() / np.power(share.to_numpy(), balance)})
-    return rank_lists_local(df, key, k, strategy.per_category_cap, strategy.min_distinct_categories,
-                            strategy.evidence_first)  # fmt: skip
-
-
-def rank_lists_local(df: pd.DataFrame, key: str, k: int, per_category_cap: int, min_distinct_categories: int,
-                     evidence_first: bool) -> pd.DataFrame:  # fmt: skip
-    """`rules.rank_lists`: best row per item, category cap, category openers, then ranks 1..K."""
-    df = df.assign(_tier=df[PRIORITY_COL] if evidence_first else 0, _neg=-df[SCORE])
-    best = df.sort_values([key, ITEM_ID, "_tier", "_neg", SOURCE_NAME, ANCHOR_ITEM_ID], na_position="last",
-                          kind="stable").drop_duplicates([key, ITEM_ID])  # fmt: skip
-    ordered = best.sort_values([key, ITEM_CATEGORY, "_tier", "_neg", ITEM_ID], kind="stable")
-    ordered["_category_rank"] = ordered.groupby([key, ITEM_CATEGORY]).cumcount() + 1
-    capped = ordered[ordered["_category_rank"] <= per_category_cap].copy()
-    capped["_leads"] = capped["_category_rank"] == 1
-    by_score = capped.sort_values([key, "_tier", "_leads", "_neg", ITEM_ID], kind="stable")
-    opener_rank = by_score.groupby([key, "_tier", "_leads"]).cumcount() + 1
-    capped["_opens"] = capped["_leads"] & (opener_rank.reindex(capped.index) <= min_distinct_categories)
-    final = capped.sort_values([key, "_tier", "_opens", "_neg", ITEM_ID], ascending=[True, True, False, True, True],
-                               kind="stable")  # fmt: skip
-    final[RANK] = (final.groupby(key).cumcount() + 1).astype(np.int32)
-    return final[final[RANK] <= k].drop(columns=["_tier", "_neg", "_category_rank", "_leads", "_opens"])
-
-
-def _text(value: object) -> str:
-    """Java's %s of a value: null prints as 'null'."""
-    return "null" if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA else str(value)
-
-
-def _count(value: object) -> str:
-    """Java's %d of a long: null prints as 'null'."""
-    missing = value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
-    return "null" if missing else str(int(cast(int, value)))
-
-
-def _words(title: object) -> list[str]:
-    return [w for w in WORD_SPLIT.split(str(title).lower()) if len(w) >= 2]
-
-
-def shared_title_words_local(left: object, right: object) -> str | None:
-    """`reasons.shared_title_words` joined by spaces (None when either title is null)."""
-    if not isinstance(left, str) or not isinstance(right, str):
-        return None
-    right_words = set(_words(right))
-    shared = list(dict.fromkeys(w for w in _words(left) if w in right_words))
-    return " ".join(shared[: reasons.MAX_SHARED_TOKENS])
-
-
-def explain_local(ranked: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
-    """`reasons.explain`: reason codes and the sentence, row by row (at most K rows per user)."""
-    name = dict(zip(names[ITEM_CATEGORY], names[CATEGORY_NAME], strict=True))
-    codes_column, sentences_column = [], []
-    for row in ranked.itertuples(index=False):
-        r = row._asdict()
-        source = r[SOURCE_NAME]
-        has_anchor = source in (NEIGHBOUR, BASKET)
-        together, alike = has_anchor and bool(r[IS_BEHAVIOURAL]), has_anchor and bool(r[IS_CONTENT])
-        new_category = bool(r.get(IS_NEW_CATEGORY)) if r.get(IS_NEW_CATEGORY) is not None else False
-        anchor_title = r[ANCHOR_TITLE]
-        anchor = anchor_title
-        if source == BASKET:
-            anchor = "your " + anchor_title if isinstance(anchor_title, str) else None
-        shared = shared_title_words_local(anchor_title, r[ITEM_TITLE])
-        item_name = name.get(r[ITEM_CATEGORY])
-        sentences = [
-            f"bought together with {_text(anchor)} by {_count(r[CO_USERS])} shoppers" if together else None,
-            f"matches '{shared}' of {_text(anchor)}" if alike and shared else None,
-            f"looks related to {_text(anchor)}" if alike and shared == "" else None,
-            f"{_text(name.get(r[ANCHOR_CATEGORY]))} shoppers often buy {_text(item_name)}"
-            if source == AFFINITY
-            else None,
-            f"you like {_text(item_name)}" if source == INTEREST else None,
-            "a category new to you" if new_category else None,
-            f"popular in {_text(item_name)}" if source == POPULAR else None,
-        ]
-        codes = [
-            (together, reasons.BOUGHT_TOGETHER),
-            (alike, reasons.SIMILAR_CONTENT),
-            (source == AFFINITY, reasons.CATEGORY_AFFINITY),
-            (source == INTEREST, reasons.USER_INTEREST),
-            (new_category, reasons.NEW_CATEGORY),
-            (source == POPULAR, reasons.POPULAR_IN_CATEGORY),
-        ]
-        codes_column.append([code for hit, code in codes if hit])
-        sentences_column.append("; ".join(s for s in sentences if s is not None))
-    return ranked.assign(**{REASON_CODES: codes_column, REASON: sentences_column})
-
-
-def build_user_lists_local(
-    cs: CrossSellConfig,
-    allowed: pd.DataFrame,
-    purchases: pd.DataFrame,
-    tables: DriverTables,
-    user_factors: dict[str, np.ndarray],
-    item_position: dict[str, int],
-    item_factors: np.ndarray,
-) -> pd.DataFrame:
-    """`stage.build_user_lists` for the users in `allowed`.
-
-    Args:
-        purchases: user_id, item_id, event_ts of the users' purchase events.
-    """
-    candidates = user_candidates_local(
-        allowed, purchases, tables.similarity, tables.popularity, cs.user, cs.item.popular_fallback_items
-    )
-    scored = score_user_candidates_local(
-        candidates, allowed, tables.attributes, tables.popularity, user_factors, item_position, item_factors, cs.user
-    )
-    owned = purchases_within_local(purchases, cs.rules.exclude_owned_days)
-    kept = scored.merge(owned.assign(_owned=True), on=[USER_ID, ITEM_ID], how="left")
-    kept = kept[kept["_owned"].isna()].drop(columns=["_owned"])
-    ranked = apply_rules_local(USER_ID, cs.rules, cs.k, cs.balance_strength, tables.shares, kept)
-    explained = explain_local(ranked.reset_index(drop=True), tables.names)
-    explained[IS_NEW_CATEGORY] = explained[IS_NEW_CATEGORY].fillna(False).astype(bool)
-    return explained
+    def close(self) -> None:
+        """Nothing to free: the driver copies live with the refresh context."""

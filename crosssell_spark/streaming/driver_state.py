@@ -22,6 +22,12 @@ import pandas as pd
 from crosssell_spark.schemas import USER_ID, USER_IDX
 
 
+def follows(copy_version: int | None, before: int | None, after: int | None) -> bool:
+    """Whether a copy at `copy_version` may advance to `after`: the writer's own commit moved the
+    table from `before` (the copy's version) by exactly one version."""
+    return copy_version is not None and before == copy_version and after is not None and after == before + 1
+
+
 class PublishedHistory:
     """events_clean rows of recently touched users, plus which users have any published row.
 
@@ -44,17 +50,21 @@ class PublishedHistory:
         self.rows = pd.DataFrame({c: [] for c in self.columns})
         self.cached = {}
 
+    def forget(self) -> None:
+        """Hold nothing: the next batch reads the table again."""
+        self.reset(None, ())
+
     def split(self, users: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
         """(rows of the cached users among `users`, users whose published rows must be read)."""
         self._sequence += 1
+        wanted, to_read = [], []
         for user in users:
             if user in self.cached:
-                self.cached[user] = self._sequence
-        wanted = [u for u in users if u in self.cached]
-        to_read = [u for u in users if u not in self.cached and u in self.published_users]
-        for user in users:  # a user without any published row is cached with an empty history
-            if user not in self.cached and user not in self.published_users:
-                self.cached[user] = self._sequence
+                wanted.append(user)
+            elif user in self.published_users:
+                to_read.append(user)  # cached once read (`add_read`)
+                continue
+            self.cached[user] = self._sequence  # a user without any published row: an empty history
         rows = self.rows[self.rows[USER_ID].isin(wanted)] if wanted else self.rows.iloc[:0]
         return rows.reset_index(drop=True), to_read
 
@@ -67,8 +77,8 @@ class PublishedHistory:
     def committed(self, before: int | None, after: int | None, rows: pd.DataFrame) -> None:
         """After the writer's own commit of `rows`: advance to `after` when it is the next version of
         `before`, else (another writer committed too, or nothing was committed) forget everything."""
-        if self.version is None or before != self.version or after is None or after != before + 1:
-            self.reset(None, ())
+        if not follows(self.version, before, after):
+            self.forget()
             return
         self.version = after
         self.published_users.update(rows[USER_ID].astype(str))
@@ -110,6 +120,10 @@ class UserIds:
         self.ids = dict(zip(id_map[USER_ID].astype(str), id_map[USER_IDX].astype(int), strict=True))
         self.largest = max(self.ids.values(), default=0)
 
+    def forget(self) -> None:
+        """Hold nothing: the next batch reads the table again."""
+        self.version, self.ids, self.largest = None, {}, 0
+
     def lookup(self, users: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
         """((user_id, user_idx) of the known `users`, the users without an idx yet)."""
         known = [u for u in users if u in self.ids]
@@ -117,9 +131,10 @@ class UserIds:
         return found.astype({USER_IDX: "int64"}), [u for u in users if u not in self.ids]
 
     def committed(self, before: int | None, after: int | None, first_seen: pd.DataFrame) -> None:
-        """After the writer's own append of `first_seen`: advance, or forget (as `PublishedHistory`)."""
-        if self.version is None or before != self.version or after is None or after != before + 1:
-            self.reset(None, pd.DataFrame({USER_ID: [], USER_IDX: []}))
+        """After the writer's own commit of `first_seen` (its first plan went in as planned): advance, or
+        forget (as `PublishedHistory`). A writer whose ids were planned again forgets instead."""
+        if not follows(self.version, before, after):
+            self.forget()
             return
         self.version = after
         for user, idx in zip(first_seen[USER_ID].astype(str), first_seen[USER_IDX].astype(int), strict=True):

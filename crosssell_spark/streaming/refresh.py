@@ -2,11 +2,10 @@
 
 `RefreshContext` holds what a refresh reads from the published batch tables (item factors and
 Y^T Y, the category candidates of the interest graph, popularity, similarity, item attributes),
-loaded once and reloaded when a batch run publishes new item factors. `refresh_users` then
-builds, for the touched users only, the same rows the batch stages build for everyone: with
-`streaming.refresh_engine: spark` it calls the batch code (`score_interest`,
-`allowed_user_categories`, `build_user_lists`); with `driver` (default) it runs their pandas
-mirrors in `driver_refresh.py`, which a test holds equal to them, in a fraction of the time.
+loaded once and reloaded when a batch run publishes new item factors. `refresh_users` folds the
+touched users in, then hands interest and lists to the engine chosen once by
+`streaming.refresh_engine`: `DriverEngine` (pandas on the driver, default) or `SparkEngine` (the
+batch stage's Spark builders). Both end in the one list tail, `crosssell.lists.finish`.
 """
 
 from __future__ import annotations
@@ -24,9 +23,9 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, FloatType, IntegerType, StringType, StructField, StructType
 
 from crosssell_spark.config import AppConfig
+from crosssell_spark.crosssell.build import ListInputs, LocalInputs, build_user_lists
 from crosssell_spark.crosssell.candidates import allowed_user_categories
 from crosssell_spark.crosssell.signals import category_names, category_shares, item_attributes, item_popularity
-from crosssell_spark.crosssell.stage import build_user_lists
 from crosssell_spark.interest.category_interest import (
     ALS_SCORES_SCHEMA,
     CategoryCandidates,
@@ -43,28 +42,20 @@ from crosssell_spark.schemas import (
     ALS_SCORE,
     CATEGORY_ID,
     EVENT_TS,
-    EVENT_TYPE,
     FACTOR_ALS,
     FACTOR_SOURCE,
     FEATURES,
     HISTORY_ITEMS,
     INTERACTION_WEIGHT,
     ITEM_ID,
-    PURCHASE,
     REFRESH_BATCH,
     REFRESHED_AT,
     RUN_ID,
     USER_ID,
     USER_IDX,
 )
-from crosssell_spark.streaming.driver_refresh import (
-    DriverTables,
-    allowed_categories_local,
-    build_user_lists_local,
-    interactions_local,
-    observed_shares,
-    score_interest_local,
-)
+from crosssell_spark.streaming.driver_refresh import DriverEngine, DriverTables
+from crosssell_spark.streaming.engine import FoldedUsers, RefreshEngine
 from crosssell_spark.streaming.foldin import fold_in_many, gram
 from crosssell_spark.tables import (
     CATEGORIES,
@@ -106,8 +97,7 @@ class RefreshContext:
     attributes: DataFrame
     popularity: DataFrame
     similarity: DataFrame
-    shares: DataFrame
-    names: DataFrame
+    list_inputs: ListInputs  # what the spark engine builds lists from (small tables on the driver)
     tables: DriverTables | None  # driver-side copies for `streaming.refresh_engine: driver`
 
     @classmethod
@@ -132,11 +122,21 @@ class RefreshContext:
             events.transform(build_interactions(cfg, reference)).transform(category_popularity(item_category)).cache()
         )
         similarity = lake.read(ITEM_SIMILARITY.name).cache()
-        shares, names = category_shares(popularity).cache(), category_names(lake.read(CATEGORIES.name)).cache()
+        shares, names = category_shares(popularity), category_names(lake.read(CATEGORIES.name))
         tables = None
         if config.streaming.refresh_engine == "driver":
             signals = (attributes, popularity, similarity, shares, names, popularity_per_category, item_category)
             tables = DriverTables.collect(*signals)
+        item_factors_cached = item_factors.select(ITEM_ID, FEATURES).cache()
+        list_inputs = ListInputs(
+            attributes=attributes,
+            popularity=popularity,
+            similarity=similarity,
+            item_factors=item_factors_cached,
+            shares=tables.shares if tables is not None else _to_pandas(shares),
+            names=tables.names if tables is not None else _to_pandas(names),
+            buckets=config.spark.shuffle_partitions,
+        )
         context = cls(
             item_factors_version=version,
             item_position={item: n for n, item in enumerate(local[ITEM_ID])},
@@ -150,12 +150,11 @@ class RefreshContext:
             ),
             item_category=item_category,
             category_popularity=popularity_per_category,
-            item_factors=item_factors.select(ITEM_ID, FEATURES).cache(),
+            item_factors=item_factors_cached,
             attributes=attributes,
             popularity=popularity,
             similarity=similarity,
-            shares=shares,
-            names=names,
+            list_inputs=list_inputs,
             tables=tables,
         )
         log.info(
@@ -168,8 +167,15 @@ class RefreshContext:
 
     def release(self) -> None:
         for df in (self.item_category, self.category_popularity, self.item_factors, self.attributes,
-                   self.popularity, self.similarity, self.shares, self.names):  # fmt: skip
+                   self.popularity, self.similarity):  # fmt: skip
             df.unpersist()
+
+    def local_inputs(self) -> LocalInputs:
+        """The driver copies list building reads (refresh_engine driver)."""
+        assert self.tables is not None
+        t = self.tables
+        return LocalInputs(t.attributes, t.popularity, t.similarity, t.shares, t.names, self.item_position,
+                           self.factors)  # fmt: skip
 
 
 def _to_pandas(df: DataFrame) -> pd.DataFrame:
@@ -217,6 +223,60 @@ def fold_in_users(context: RefreshContext, interactions: pd.DataFrame) -> pd.Dat
     return pd.DataFrame({USER_ID: users, FEATURES: list(factors), HISTORY_ITEMS: history.loc[users].to_numpy()})
 
 
+class SparkEngine:
+    """`streaming.refresh_engine: spark`: the batch stages' Spark builders, for signal tables too
+    large for the driver. Rows are materialised (`localCheckpoint`) before the engine closes."""
+
+    def __init__(self, spark: SparkSession, config: AppConfig, context: RefreshContext) -> None:
+        self.spark, self.config, self.context = spark, config, context
+        self.cached: list[DataFrame] = []
+
+    def _cache(self, df: DataFrame) -> DataFrame:
+        self.cached.append(df.cache())
+        return df
+
+    def interactions(self, events: pd.DataFrame, reference: datetime) -> pd.DataFrame:
+        self.user_events = self._cache(
+            self.spark.createDataFrame(events[EVENTS_CLEAN.schema.fieldNames()], EVENTS_CLEAN.schema)
+        )
+        self.interaction_rows = self._cache(
+            self.user_events.transform(build_interactions(self.config.interest, reference))
+        )
+        return _to_pandas(self.interaction_rows.select(USER_ID, ITEM_ID, INTERACTION_WEIGHT))
+
+    def rows(self, users: FoldedUsers) -> tuple[DataFrame, DataFrame]:
+        categories = np.asarray(users.als_categories, dtype=object)
+        folded_idx = users.folded[USER_IDX].to_numpy(np.int32)
+        # pandas in, Arrow across (spark.sql.execution.arrow.pyspark.enabled): no per-row Python objects
+        scores = self.spark.createDataFrame(
+            pd.DataFrame(
+                {
+                    USER_IDX: np.repeat(folded_idx, len(categories)).astype(np.int32),
+                    CATEGORY_ID: np.tile(categories, len(users.folded)),
+                    ALS_SCORE: users.als_scores.ravel().astype(np.float64),
+                }
+            ),
+            ALS_SCORES_SCHEMA,
+        )
+        ctx, cfg = self.context, self.config.interest
+        observed = self.interaction_rows.transform(observed_weights(ctx.item_category))
+        interest = (
+            users.user_factors.select(USER_ID, USER_IDX, HISTORY_ITEMS)
+            .transform(
+                score_interest(cfg, ctx.category_popularity, observed, scores, users.centroid_categories, users.run_id)
+            )
+            .drop(RUN_ID)
+            .localCheckpoint()
+        )
+        allowed = allowed_user_categories(interest, self.config.crosssell.user)
+        lists = build_user_lists(self.config.crosssell, ctx.list_inputs, allowed, self.user_events, users.user_factors)
+        return interest, lists.localCheckpoint()
+
+    def close(self) -> None:
+        for df in self.cached:
+            df.unpersist()
+
+
 def refresh_users(
     spark: SparkSession,
     config: AppConfig,
@@ -227,149 +287,57 @@ def refresh_users(
     batch_id: int,
     refreshed_at: datetime,
 ) -> RefreshedRows:
-    """user_factors, user_category_interest and user_cross_sell rows of the users in `events`, built
-    on the driver (`context.tables`, refresh_engine driver) or by the batch stage's Spark builders.
+    """user_factors, user_category_interest and user_cross_sell rows of the users in `events`.
 
     Args:
         events: every events_clean row of the touched users (batch history plus streamed events).
         ids: (user_id, user_idx) of those users, new ones included.
     """
-    cfg = config.interest
-    interactions: DataFrame | None = None
+    engine: RefreshEngine = (
+        DriverEngine(spark, config, context.tables, context.local_inputs())
+        if context.tables is not None
+        else SparkEngine(spark, config, context)
+    )
     newest = events[EVENT_TS].max() if len(events) else None
     reference = max(context.reference_ts, newest.to_pydatetime()) if newest is not None else context.reference_ts
-    if context.tables is not None:  # refresh_engine driver
-        local = interactions_local(cfg, reference, events[[USER_ID, ITEM_ID, EVENT_TYPE, EVENT_TS]])
-    else:
-        user_events = spark.createDataFrame(events[EVENTS_CLEAN.schema.fieldNames()], EVENTS_CLEAN.schema).cache()
-        interactions = user_events.transform(build_interactions(cfg, reference)).cache()
-        local = _to_pandas(interactions.select(USER_ID, ITEM_ID, INTERACTION_WEIGHT))
-    idx = ids.set_index(USER_ID)[USER_IDX]
-    folded = fold_in_users(context, local[local[USER_ID].isin(idx.index)])
-    folded_idx = idx.loc[folded[USER_ID]].to_numpy(np.int32)
-    if folded.empty:
-        if interactions is not None:
-            interactions.unpersist()
-            user_events.unpersist()
-        empty = spark.createDataFrame([], FOLDED_SCHEMA)
-        return RefreshedRows(empty, empty, empty, [])
-
-    scores = context.candidates.scores(np.stack(folded[FEATURES].to_numpy()), cfg.top_k_affinities)
+    try:
+        interactions = engine.interactions(events, reference)
+        idx = ids.set_index(USER_ID)[USER_IDX]
+        folded = fold_in_users(context, interactions[interactions[USER_ID].isin(idx.index)])
+        if folded.empty:
+            empty = spark.createDataFrame([], FOLDED_SCHEMA)
+            return RefreshedRows(empty, empty, empty, [])
+        folded[USER_IDX] = idx.loc[folded[USER_ID]].to_numpy(np.int32)
+        factors = spark.createDataFrame(
+            pd.DataFrame(
+                {
+                    USER_ID: folded[USER_ID].astype(str).to_numpy(object),
+                    FEATURES: [np.asarray(f, np.float32) for f in folded[FEATURES]],
+                    HISTORY_ITEMS: folded[HISTORY_ITEMS].astype(np.int32).to_numpy(),
+                    USER_IDX: folded[USER_IDX].to_numpy(np.int32),
+                }
+            ),
+            FOLDED_SCHEMA,
+        )
+        user_factors = factors.select(USER_ID, USER_IDX, FEATURES, HISTORY_ITEMS, F.lit(run_id).alias(RUN_ID))
+        scores = context.candidates.scores(np.stack(folded[FEATURES].to_numpy()), config.interest.top_k_affinities)
+        folded_users = FoldedUsers(
+            events,
+            interactions,
+            folded,
+            scores,
+            list(context.candidates.category_ids),
+            context.candidates.without_als,
+            user_factors,
+            run_id,
+        )
+        interest, lists = engine.rows(folded_users)
+    finally:
+        engine.close()
     stamp = (
+        F.lit(run_id).alias(RUN_ID),
         F.lit(refreshed_at).cast("timestamp").alias(REFRESHED_AT),
         F.lit(batch_id).cast("long").alias(REFRESH_BATCH),
     )
-    factors = spark.createDataFrame(
-        pd.DataFrame(
-            {
-                USER_ID: folded[USER_ID].astype(str).to_numpy(object),
-                FEATURES: [np.asarray(f, np.float32) for f in folded[FEATURES]],
-                HISTORY_ITEMS: folded[HISTORY_ITEMS].astype(np.int32).to_numpy(),
-                USER_IDX: folded_idx,
-            }
-        ),
-        FOLDED_SCHEMA,
-    )
-    user_factors = factors.select(USER_ID, USER_IDX, FEATURES, HISTORY_ITEMS, F.lit(run_id).alias(RUN_ID))
     refreshed = [str(u) for u in folded[USER_ID]]
-    if interactions is None:  # refresh_engine: driver
-        interest_rows, list_rows = _driver_rows(config, context, events, local, folded, scores, spark)
-        with_run = (F.lit(run_id).alias(RUN_ID), *stamp)
-        return RefreshedRows(user_factors, interest_rows.select("*", *with_run), list_rows.select("*", *with_run),
-                             refreshed)  # fmt: skip
-
-    categories = np.asarray(context.candidates.category_ids, dtype=object)
-    # pandas in, Arrow across (spark.sql.execution.arrow.pyspark.enabled): no per-row Python objects
-    als_scores = spark.createDataFrame(
-        pd.DataFrame(
-            {
-                USER_IDX: np.repeat(folded_idx, len(categories)).astype(np.int32),
-                CATEGORY_ID: np.tile(categories, len(folded)),
-                ALS_SCORE: scores.ravel().astype(np.float64),
-            }
-        ),
-        ALS_SCORES_SCHEMA,
-    )
-    interest = (
-        user_factors.select(USER_ID, USER_IDX, HISTORY_ITEMS)
-        .transform(
-            score_interest(
-                cfg,
-                context.category_popularity,
-                interactions.transform(observed_weights(context.item_category)),
-                als_scores,
-                context.candidates.without_als,
-                run_id,
-            )
-        )
-        .select("*", *stamp)
-        .localCheckpoint()
-    )
-    lists = (
-        build_user_lists(
-            config.crosssell,
-            allowed_user_categories(interest, config.crosssell.user),
-            user_events,
-            context.similarity,
-            context.popularity,
-            context.attributes,
-            user_factors,
-            context.item_factors,
-            context.shares,
-            context.names,
-        )
-        .select("*", F.lit(run_id).alias(RUN_ID), *stamp)
-        .localCheckpoint()
-    )
-    interactions.unpersist()
-    user_events.unpersist()
-    return RefreshedRows(user_factors, interest, lists, refreshed)
-
-
-INTEREST_ROWS_SCHEMA = (
-    "user_id string, category_id string, interest_score double, observed_share double, "
-    "is_new_category boolean, interest_rank int, score_source string"
-)
-LIST_ROWS_SCHEMA = (
-    "user_id string, rank int, item_id string, score double, item_category string, anchor_item_id string, "
-    "source string, reason_codes array<string>, reason string, support long, als_score double, "
-    "interest_component double, cooccurrence_score double, popularity_score double, is_new_category boolean"
-)
-
-
-def _driver_rows(
-    config: AppConfig,
-    context: RefreshContext,
-    events: pd.DataFrame,
-    interactions: pd.DataFrame,
-    folded: pd.DataFrame,
-    als_scores: np.ndarray,
-    spark: SparkSession,
-) -> tuple[DataFrame, DataFrame]:
-    """user_category_interest and user_cross_sell rows (without run columns) built on the driver."""
-    tables = context.tables
-    assert tables is not None
-    users = pd.DataFrame({USER_ID: folded[USER_ID].astype(str), HISTORY_ITEMS: folded[HISTORY_ITEMS]})
-    interest = score_interest_local(
-        config.interest,
-        tables.category_popularity,
-        observed_shares(interactions, tables.item_category),
-        users,
-        als_scores,
-        context.candidates.category_ids,
-        context.candidates.without_als,
-    )
-    purchases = events.loc[events[EVENT_TYPE] == PURCHASE, [USER_ID, ITEM_ID, EVENT_TS]]
-    lists = build_user_lists_local(
-        config.crosssell,
-        allowed_categories_local(interest, config.crosssell.user),
-        purchases,
-        tables,
-        dict(zip(users[USER_ID], folded[FEATURES], strict=True)),
-        context.item_position,
-        context.factors,
-    )
-    list_columns = [c.split(" ")[0] for c in LIST_ROWS_SCHEMA.split(", ")]
-    lists = lists[list_columns].astype({"support": object})
-    lists["support"] = [None if pd.isna(v) else int(v) for v in lists["support"]]
-    return spark.createDataFrame(interest, INTEREST_ROWS_SCHEMA), spark.createDataFrame(lists, LIST_ROWS_SCHEMA)
+    return RefreshedRows(user_factors, interest.select("*", *stamp), lists.select("*", *stamp), refreshed)

@@ -10,18 +10,21 @@ whole by the batch writer (`bad_header`), never mis-read by position.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from crosssell_spark.config import AppConfig
-from crosssell_spark.lakehouse import resolve_root
+from crosssell_spark.config import AppConfig, resolve_root
 from crosssell_spark.schemas import RAW_EVENT_COLUMNS, RAW_EVENTS_SCHEMA
 
 CORRUPT_RECORD = "_corrupt_record"
 SOURCE_FILE = "source_file"
 STREAM_EVENTS_SCHEMA = StructType([*RAW_EVENTS_SCHEMA.fields, StructField(CORRUPT_RECORD, StringType(), True)])
 KAFKA_PREFIX = "kafka:"
+log = logging.getLogger(__name__)
 
 
 def landing_dir(config: AppConfig) -> str:
@@ -73,3 +76,38 @@ def _read_kafka(spark: SparkSession, config: AppConfig) -> DataFrame:
     origin = F.concat_ws("/", F.col("topic"), F.col("partition"), F.col("offset"))
     events = stream.select(parsed.alias("e"), F.concat(F.lit(KAFKA_PREFIX), origin).alias(SOURCE_FILE))
     return events.select("e.*", SOURCE_FILE).select(*RAW_EVENT_COLUMNS, CORRUPT_RECORD, SOURCE_FILE)
+
+
+def header_matches(header: str) -> bool:
+    """A CSV header names the contract's columns in contract order (quotes, case, blanks ignored)."""
+    columns = [c.strip().strip('"').strip().lower() for c in header.lstrip("\ufeff").split(",")]
+    return columns == list(RAW_EVENT_COLUMNS)
+
+
+def first_line(spark: SparkSession, path: str) -> str | None:
+    """The first line of a file on any Hadoop file system (None when it is empty)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(fs.open(hadoop_path), "UTF-8"))
+    try:
+        line = reader.readLine()
+        return None if line is None else str(line)
+    finally:
+        reader.close()
+
+
+def bad_header_files(spark: SparkSession, config: AppConfig, files: Sequence[str]) -> list[str]:
+    """Landed CSV files whose header row is not the contract's columns in order."""
+    if config.streaming.source != "file" or config.streaming.format != "csv":
+        return []
+    bad = []
+    for path in files:
+        if path.startswith(KAFKA_PREFIX):
+            continue
+        header = first_line(spark, path)
+        if header is not None and not header_matches(header):
+            log.error("%s: header %r is not %s; the file is quarantined", path, header, ",".join(RAW_EVENT_COLUMNS))
+            bad.append(path)
+    return bad

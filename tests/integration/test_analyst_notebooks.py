@@ -8,6 +8,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from crosssell_spark.notebooks import run_notebook
+from crosssell_spark.tables import ITEM_CROSS_SELL, ITEM_FACTORS, USER_CATEGORY_INTEREST, USER_CROSS_SELL
 from tests.conftest import PROJECT_ROOT, PipelineRun
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
@@ -27,11 +28,11 @@ def test_interest_model_notebook(spark: SparkSession, sample_pipeline: PipelineR
     assert _png(tmp_path / "category_interest_heatmap.png") > 5_000
     summary = {r["factor_source"]: r for r in namespace["item_norm_summary"].collect()}
     assert summary["als"]["rows"] > 0 and summary["als"]["median_norm"] > 0
-    assert sum(r["rows"] for r in summary.values()) == sample_pipeline.lake.read("item_factors").count()
+    assert sum(r["rows"] for r in summary.values()) == sample_pipeline.lake.read(ITEM_FACTORS.name).count()
     # six most active users, each scored on every category the interest table covers
     grid = namespace["grid"]
     assert grid["user_id"].nunique() == 6
-    categories = sample_pipeline.lake.read("user_category_interest").select("category_id").distinct().count()
+    categories = sample_pipeline.lake.read(USER_CATEGORY_INTEREST.name).select("category_id").distinct().count()
     assert (grid.groupby("user_id")["category_name"].nunique() == categories).all()
     assert grid["interest_score"].between(0, 1).all()
 
@@ -40,7 +41,7 @@ def test_cross_sell_review_notebook(spark: SparkSession, sample_pipeline: Pipeli
     lake = sample_pipeline.lake
     anchors = [
         r["anchor_item_id"]
-        for r in lake.read("item_cross_sell")
+        for r in lake.read(ITEM_CROSS_SELL.name)
         .select("anchor_item_id")
         .distinct()
         .orderBy("anchor_item_id")
@@ -49,7 +50,7 @@ def test_cross_sell_review_notebook(spark: SparkSession, sample_pipeline: Pipeli
     ]
     users = [
         r["user_id"]
-        for r in lake.read("user_cross_sell").select("user_id").distinct().orderBy("user_id").limit(2).collect()
+        for r in lake.read(USER_CROSS_SELL.name).select("user_id").distinct().orderBy("user_id").limit(2).collect()
     ]
     params = {
         "lakehouse_root": lake.root,
@@ -64,7 +65,7 @@ def test_cross_sell_review_notebook(spark: SparkSession, sample_pipeline: Pipeli
     assert sorted(anchor_review["anchor_item_id"].unique()) == anchors  # the widgets' choice, nothing else
     assert (anchor_review["reason"].str.len() > 0).all() and anchor_review["anchor_title"].notna().all()
     assert (anchor_review["item_category_name"] != anchor_review["anchor_category_name"]).all()
-    expected = lake.read("item_cross_sell").where(F.col("anchor_item_id").isin(anchors)).count()
+    expected = lake.read(ITEM_CROSS_SELL.name).where(F.col("anchor_item_id").isin(anchors)).count()
     assert len(anchor_review) == expected
     user_review = namespace["user_review"].toPandas()
     assert sorted(user_review["user_id"].unique()) == users

@@ -10,6 +10,14 @@ import pytest
 from pyspark.sql import functions as F
 
 from crosssell_spark.hierarchy import category_at_level
+from crosssell_spark.tables import (
+    CATEGORY_EXPOSURE,
+    CROSS_SELL_GAPS,
+    EVENTS_CLEAN,
+    ITEM_CROSS_SELL,
+    ITEMS_CLEAN,
+    USER_CROSS_SELL,
+)
 from tests.conftest import PipelineRun
 
 pytestmark = pytest.mark.integration
@@ -27,8 +35,8 @@ def test_lists_have_contiguous_ranks_up_to_k_and_a_reason_on_every_row(sample_pi
 
 def test_item_lists_never_recommend_the_anchor_category_or_the_anchor(sample_pipeline: PipelineRun):
     lake, level = sample_pipeline.lake, sample_pipeline.config.categories.cross_level
-    categories = lake.read("items_clean").select("item_id", category_at_level(level).alias("category"))
-    lists = lake.read("item_cross_sell")
+    categories = lake.read(ITEMS_CLEAN.name).select("item_id", category_at_level(level).alias("category"))
+    lists = lake.read(ITEM_CROSS_SELL.name)
     joined = lists.join(categories, "item_id").join(
         categories.withColumnRenamed("item_id", "anchor_item_id").withColumnRenamed("category", "anchor_cat"),
         "anchor_item_id",
@@ -44,8 +52,8 @@ def test_item_lists_never_recommend_the_anchor_category_or_the_anchor(sample_pip
 
 def test_user_lists_never_recommend_owned_items(sample_pipeline: PipelineRun):
     lake = sample_pipeline.lake
-    owned = lake.read("events_clean").filter(F.col("event_type") == "purchase").select("user_id", "item_id")
-    assert lake.read("user_cross_sell").join(owned, ["user_id", "item_id"]).count() == 0
+    owned = lake.read(EVENTS_CLEAN.name).filter(F.col("event_type") == "purchase").select("user_id", "item_id")
+    assert lake.read(USER_CROSS_SELL.name).join(owned, ["user_id", "item_id"]).count() == 0
 
 
 def test_planted_complements_rank_in_the_top_k_of_their_anchor(sample_pipeline: PipelineRun):
@@ -57,7 +65,7 @@ def test_planted_complements_rank_in_the_top_k_of_their_anchor(sample_pipeline: 
     floor (>= 3 distinct co-buyers) at this small scale. A global popularity list places < 0.02.
     """
     truth = pd.read_parquet(sample_pipeline.world / "truth" / "complements.parquet")
-    lists = sample_pipeline.lake.read("item_cross_sell").select("anchor_item_id", "item_id").toPandas()
+    lists = sample_pipeline.lake.read(ITEM_CROSS_SELL.name).select("anchor_item_id", "item_id").toPandas()
     hits = truth.merge(
         lists, left_on=["anchor_item_id", "complement_item_id"], right_on=["anchor_item_id", "item_id"], how="left"
     )
@@ -69,17 +77,17 @@ def test_planted_complements_rank_in_the_top_k_of_their_anchor(sample_pipeline: 
 def test_short_lists_are_reported_and_exposure_covers_every_category(sample_pipeline: PipelineRun):
     lake, k = sample_pipeline.lake, sample_pipeline.config.crosssell.k
     gaps = {
-        r["list_key"]: r["items_found"] for r in lake.read("cross_sell_gaps").filter("list_type = 'item'").collect()
+        r["list_key"]: r["items_found"] for r in lake.read(CROSS_SELL_GAPS.name).filter("list_type = 'item'").collect()
     }
     sizes = {
         r["anchor_item_id"]: r["n"]
-        for r in lake.read("item_cross_sell").groupBy("anchor_item_id").agg(F.count("*").alias("n")).collect()
+        for r in lake.read(ITEM_CROSS_SELL.name).groupBy("anchor_item_id").agg(F.count("*").alias("n")).collect()
     }
-    anchors = {r["item_id"] for r in lake.read("items_clean").select("item_id").collect()}
+    anchors = {r["item_id"] for r in lake.read(ITEMS_CLEAN.name).select("item_id").collect()}
     for anchor in anchors:
         if sizes.get(anchor, 0) < k:
             assert gaps[anchor] == sizes.get(anchor, 0)
-    exposure = lake.read("category_exposure").filter("list_type = 'item'")
+    exposure = lake.read(CATEGORY_EXPOSURE.name).filter("list_type = 'item'")
     assert abs(exposure.agg(F.sum("share_of_slots")).first()[0] - 1.0) < 1e-9
 
 

@@ -14,6 +14,15 @@ from crosssell_spark.cleaning.events import EventReason
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.pipeline import run_stage
 from crosssell_spark.run import Run, StageResult
+from crosssell_spark.tables import (
+    CATEGORIES,
+    DQ_RESULTS,
+    EVENTS_CLEAN,
+    EVENTS_QUARANTINE,
+    ITEMS_CLEAN,
+    ITEMS_QUARANTINE,
+    RECONCILIATION,
+)
 from tests.conftest import make_test_config
 
 pytestmark = pytest.mark.integration
@@ -42,22 +51,22 @@ def test_every_planted_event_defect_is_quarantined_with_its_reason(cleaned):
         EventReason.UNKNOWN_ITEM: planted["unknown_item"],
         EventReason.BOT_USER: planted["bot_user"],
     }
-    got = {r["reason"]: r["count"] for r in lake.read("events_quarantine").groupBy("reason").count().collect()}
+    got = {r["reason"]: r["count"] for r in lake.read(EVENTS_QUARANTINE.name).groupBy("reason").count().collect()}
     assert got == expected
-    assert lake.read("events_clean").count() == dirt["events_expected_clean"]
-    assert lake.read("events_clean").filter(F.col("user_id").isin(dirt["bot_user_ids"])).count() == 0
+    assert lake.read(EVENTS_CLEAN.name).count() == dirt["events_expected_clean"]
+    assert lake.read(EVENTS_CLEAN.name).filter(F.col("user_id").isin(dirt["bot_user_ids"])).count() == 0
 
 
 def test_every_planted_catalogue_defect_is_handled(cleaned):
     lake, dirt, _ = cleaned
     planted = dirt["catalogue"]
-    got = {r["reason"]: r["count"] for r in lake.read("items_quarantine").groupBy("reason").count().collect()}
+    got = {r["reason"]: r["count"] for r in lake.read(ITEMS_QUARANTINE.name).groupBy("reason").count().collect()}
     assert got == {
         ItemReason.NULL_KEY: planted["null_item_id"],
         ItemReason.MISSING_TITLE: planted["missing_title"],
         ItemReason.BAD_PRICE: planted["bad_item_price"],
     }
-    items = {r["item_id"]: r for r in lake.read("items_clean").collect()}
+    items = {r["item_id"]: r for r in lake.read(ITEMS_CLEAN.name).collect()}
     assert len(items) == dirt["items_expected_clean"]
     for item_id, true_path in dirt["multi_category_true_paths"].items():
         assert " > ".join(items[item_id]["category_names"]) == true_path
@@ -69,7 +78,7 @@ def test_every_planted_catalogue_defect_is_handled(cleaned):
 
 def test_reconciliation_accounts_for_every_row(cleaned):
     lake, dirt, result = cleaned
-    recon = {r["input_name"]: r for r in lake.read("reconciliation").collect()}
+    recon = {r["input_name"]: r for r in lake.read(RECONCILIATION.name).collect()}
     events, items = recon["events"], recon["items"]
     duplicates = dirt["events"]["exact_duplicates"] + dirt["events"]["near_duplicates"]
     assert (events.rows_read, events.rows_duplicate, events.balanced) == (SAMPLE_EVENTS, duplicates, True)
@@ -85,7 +94,7 @@ def test_reconciliation_accounts_for_every_row(cleaned):
 
 def test_categories_form_a_tree_of_three_levels(cleaned):
     lake, _, _ = cleaned
-    categories = lake.read("categories")
+    categories = lake.read(CATEGORIES.name)
     levels = {r["level"]: r["count"] for r in categories.groupBy("level").count().collect()}
     assert set(levels) == {1, 2, 3} and categories.filter("is_leaf").count() >= 30
     orphans = (
@@ -98,7 +107,7 @@ def test_categories_form_a_tree_of_three_levels(cleaned):
 
 def test_quality_results_are_recorded_and_data_docs_written(cleaned):
     lake, _, result = cleaned
-    results = lake.read("dq_results")
+    results = lake.read(DQ_RESULTS.name)
     assert results.filter(~F.col("success") & (F.col("severity") == "critical")).count() == 0
     assert {r["table_name"] for r in results.select("table_name").distinct().collect()} >= {
         "events_clean",

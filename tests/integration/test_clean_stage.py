@@ -10,6 +10,7 @@ from delta.tables import DeltaTable
 from crosssell_spark import cli
 from crosssell_spark.cleaning import stage as cleaning_stage
 from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.tables import EVENTS_CLEAN, EVENTS_QUARANTINE, ITEMS_QUARANTINE, RECONCILIATION
 from tests.conftest import TEST_OVERRIDES
 
 pytestmark = pytest.mark.integration
@@ -69,7 +70,7 @@ def test_clean_publishes_reconciled_tables_and_reruns_idempotently(spark, tmp_pa
     assert "events_clean" in out and "items_clean" in out and "clean" in out
 
     lake = lake_of(spark, tmp_path)
-    events = lake.read("events_clean")
+    events = lake.read(EVENTS_CLEAN.name)
     assert sorted((r.user_id, r.item_id, r.event_type) for r in events.collect()) == [
         ("U1", "S1", "view"),
         ("U1", "S2", "cart"),
@@ -77,10 +78,10 @@ def test_clean_publishes_reconciled_tables_and_reruns_idempotently(spark, tmp_pa
         ("U2", "S1", "view"),
         ("U2", "S3", "view"),
     ]
-    reasons = sorted(r.reason for r in lake.read("events_quarantine").collect())
+    reasons = sorted(r.reason for r in lake.read(EVENTS_QUARANTINE.name).collect())
     assert reasons == ["bad_timestamp", "null_key", "unknown_event_type", "unknown_item"]
-    assert sorted(r.reason for r in lake.read("items_quarantine").collect()) == ["missing_title"]
-    recon = {r.input_name: r for r in lake.read("reconciliation").collect()}
+    assert sorted(r.reason for r in lake.read(ITEMS_QUARANTINE.name).collect()) == ["missing_title"]
+    recon = {r.input_name: r for r in lake.read(RECONCILIATION.name).collect()}
     assert (
         recon["events"].rows_read,
         recon["events"].rows_clean,
@@ -89,8 +90,9 @@ def test_clean_publishes_reconciled_tables_and_reruns_idempotently(spark, tmp_pa
         recon["events"].balanced,
     ) == (10, 5, 4, 1, True)
     assert (recon["items"].rows_read, recon["items"].rows_clean, recon["items"].rows_duplicate) == (5, 3, 1)
-    assert DeltaTable.forPath(spark, lake.path("events_clean")).detail().first()["partitionColumns"] == ["event_date"]
-    constraints = {r.key for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{lake.path('events_clean')}`").collect()}
+    events_path = lake.path(EVENTS_CLEAN.name)
+    assert DeltaTable.forPath(spark, events_path).detail().first()["partitionColumns"] == ["event_date"]
+    constraints = {r.key for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{events_path}`").collect()}
     assert "delta.constraints.quantity_positive" in constraints
 
     tables = ("events_clean", "items_clean", "categories", "events_quarantine")
@@ -100,7 +102,7 @@ def test_clean_publishes_reconciled_tables_and_reruns_idempotently(spark, tmp_pa
     for table in tables:
         assert lake.version(table) == versions[table] + 1
         assert rows_of(lake, table) == first[table]
-    assert lake.read("reconciliation").count() == 4  # audit rows accumulate, one pair per run
+    assert lake.read(RECONCILIATION.name).count() == 4  # audit rows accumulate, one pair per run
 
 
 def test_a_stage_that_loses_rows_publishes_nothing(spark, tmp_path, cli_args, monkeypatch, capsys):

@@ -14,6 +14,7 @@ from crosssell_spark.config import LakehouseConfig
 from crosssell_spark.evaluation.stage import run_evaluation
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.run import Run, StageResult
+from crosssell_spark.tables import EVALUATION, EVENTS_CLEAN, INTEREST_MODEL_RUNS, ITEM_CROSS_SELL, USER_ID_MAP
 from tests.conftest import PROJECT_ROOT, PipelineRun
 
 METHODS = {"pipeline", "popularity", "popularity_eligible", "cooccurrence", "cooccurrence_floor", "als"}
@@ -35,23 +36,23 @@ def evaluated(
 def test_no_event_at_or_after_the_cut_reaches_a_training_table(evaluated) -> None:
     run, result, training = evaluated
     cut = datetime.fromisoformat(result.metrics["cut"])
-    events = run.lake.read("events_clean")
+    events = run.lake.read(EVENTS_CLEAN.name)
     assert events.where(F.col("event_ts") >= F.lit(cut)).count() > 1000  # there was a future to leak
-    newest = training.read("events_clean").agg(F.max("event_ts")).first()
+    newest = training.read(EVENTS_CLEAN.name).agg(F.max("event_ts")).first()
     assert newest is not None and newest[0] < cut
     weighted = list(run.config.interest.event_weights)
     past = events.where((F.col("event_ts") < F.lit(cut)) & F.col("event_type").isin(*weighted))
     past_users = {r[0] for r in past.select("user_id").distinct().collect()}
-    assert {r[0] for r in training.read("user_id_map").select("user_id").collect()} == past_users
-    (model_run,) = training.read("interest_model_runs").collect()
+    assert {r[0] for r in training.read(USER_ID_MAP.name).select("user_id").collect()} == past_users
+    (model_run,) = training.read(INTEREST_MODEL_RUNS.name).collect()
     assert model_run["n_interactions"] == past.select("user_id", "item_id").distinct().count()
-    lists = training.read("item_cross_sell").agg(F.countDistinct("run_id")).first()
+    lists = training.read(ITEM_CROSS_SELL.name).agg(F.countDistinct("run_id")).first()
     assert lists is not None and lists[0] == 1  # the lists judged were built in this training lakehouse
 
 
 def test_every_method_is_scored_on_every_task_and_recorded(evaluated) -> None:
     run, result, _ = evaluated
-    table = run.lake.read("evaluation").where(F.col("run_id") == result.metrics["run_id"])
+    table = run.lake.read(EVALUATION.name).where(F.col("run_id") == result.metrics["run_id"])
     overall = table.where(F.col("category").isNull()).toPandas()
     assert {(t, m) for t, m in zip(overall.task, overall.method, strict=True)} == {
         (t, m) for t in TASKS for m in METHODS

@@ -20,6 +20,7 @@ from crosssell_spark.run import Run, StageResult
 from crosssell_spark.schemas import RAW_EVENT_COLUMNS
 from crosssell_spark.sources import day_partition
 from crosssell_spark.sources.sample_world import SampleWorldSpec, generate
+from crosssell_spark.tables import EVENTS_CLEAN, EVENTS_QUARANTINE, ITEMS_CLEAN, RECONCILIATION
 from tests.conftest import make_test_config
 
 EVENTS = 10_000  # the smallest sample world: ~170 events a day over 60 days
@@ -59,13 +60,13 @@ class Daily:
 
 
 def _snapshot(spark: SparkSession, lake: Lakehouse, day1: date) -> dict[str, DataFrame]:
-    clean = lake.read("events_clean")
+    clean = lake.read(EVENTS_CLEAN.name)
     files = clean.where(F.col("event_date") == F.lit(day1)).select(F.input_file_name().alias("file")).distinct()
     return {
         "clean": spark.createDataFrame(clean.collect(), clean.schema),
         "quarantine": spark.createDataFrame(
-            lake.read("events_quarantine").drop("run_id").collect(),
-            lake.read("events_quarantine").drop("run_id").schema,
+            lake.read(EVENTS_QUARANTINE.name).drop("run_id").collect(),
+            lake.read(EVENTS_QUARANTINE.name).drop("run_id").schema,
         ),
         "day1_files": spark.createDataFrame(files.collect(), files.schema),
     }
@@ -95,7 +96,7 @@ def daily(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Dail
     snapshots.append(_snapshot(spark, lake, day1))
 
     # day 2 also receives a replay of a published day-1 event and a late day-1 event never seen before
-    replay = lake.read("events_clean").where(F.col("session_id") != "S0000015-9999").orderBy("event_id").first()
+    replay = lake.read(EVENTS_CLEAN.name).where(F.col("session_id") != "S0000015-9999").orderBy("event_id").first()
     assert replay is not None
     replay_raw = {
         "user_id": replay["user_id"],
@@ -122,7 +123,7 @@ def _raw_count(world: Path, day: date) -> int:
 
 
 def test_each_run_reads_only_its_day_and_reconciles(daily: Daily) -> None:
-    rows = daily.lake.read("reconciliation").where(F.col("input_name") == "events").orderBy("recorded_at").collect()
+    rows = daily.lake.read(RECONCILIATION.name).where(F.col("input_name") == "events").orderBy("recorded_at").collect()
     assert [r["run_date"] for r in rows] == [daily.day1, daily.day2, daily.day2]
     assert all(r["balanced"] for r in rows)
     assert rows[0]["rows_read"] == _raw_count(daily.world, daily.day1)
@@ -137,7 +138,7 @@ def test_later_days_reuse_the_published_catalogue(daily: Daily) -> None:
     assert {"items_clean", "categories", "items_quarantine"} <= set(first.published)  # nothing to reuse yet
     for result in later:
         assert set(result.published) == {"events_clean", "events_quarantine", "reconciliation"}
-    assert daily.lake.version("items_clean") == first.published["items_clean"]
+    assert daily.lake.version(ITEMS_CLEAN.name) == first.published["items_clean"]
 
 
 def test_day_two_adds_its_events_without_duplicates(daily: Daily) -> None:
@@ -145,7 +146,7 @@ def test_day_two_adds_its_events_without_duplicates(daily: Daily) -> None:
     assert {r["event_date"] for r in after_day1.select("event_date").distinct().collect()} == {daily.day1}
     assert {r["event_date"] for r in after_day2.select("event_date").distinct().collect()} == {daily.day1, daily.day2}
     assert after_day2.count() == after_day2.select("event_id").distinct().count()
-    day2 = daily.lake.read("reconciliation").where(
+    day2 = daily.lake.read(RECONCILIATION.name).where(
         (F.col("run_date") == F.lit(daily.day2)) & (F.col("input_name") == "events")
     )
     assert after_day2.where(F.col("event_date") == F.lit(daily.day2)).count() == day2.first()["rows_clean"] > 50
@@ -165,7 +166,7 @@ def test_repeats_of_published_events_are_dropped_across_days(daily: Daily) -> No
     assert clean.where(F.col("event_id") == daily.replayed_event_id).count() == 1
     # both repeats are counted as duplicates, so the run still balances
     day2 = (
-        daily.lake.read("reconciliation")
+        daily.lake.read(RECONCILIATION.name)
         .where(F.col("run_date") == F.lit(daily.day2))
         .where(F.col("input_name") == "events")
         .first()
@@ -191,7 +192,7 @@ def test_rerunning_a_day_changes_nothing_and_leaves_other_days_untouched(daily: 
     day1_files = [{r["file"] for r in snapshot["day1_files"].collect()} for snapshot in daily.snapshots]
     assert day1_files[0] == day1_files[1] == day1_files[2]
     # the last commit replaced only day 2's partition
-    last = daily.lake.history("events_clean", 1).first()
+    last = daily.lake.history(EVENTS_CLEAN.name, 1).first()
     assert last is not None
     assert last["operationParameters"]["predicate"] == f"event_date = DATE'{daily.day2}'"
     assert int(last["operationMetrics"]["numRemovedFiles"]) >= 1

@@ -34,9 +34,12 @@ from crosssell_spark.schemas import (
     USER_IDX,
 )
 from crosssell_spark.tables import (
+    CATEGORIES,
+    DQ_RESULTS,
     INTEREST_MODEL_RUNS,
     ITEM_FACTORS,
     ITEM_ID_MAP,
+    ITEMS_CLEAN,
     USER_CATEGORY_INTEREST,
     USER_FACTORS,
     USER_ID_MAP,
@@ -90,7 +93,7 @@ def test_every_table_is_published_with_its_schema_and_passed_the_gate(trained):
         df = lake.read(spec.name)
         assert df.schema.fieldNames() == spec.schema.fieldNames(), spec.name
         assert df.count() > 0, spec.name
-    checks = lake.read("dq_results").where(F.col("run_id") == run.run_id)
+    checks = lake.read(DQ_RESULTS.name).where(F.col("run_id") == run.run_id)
     checked = {
         r["table_name"]: r["ok"] for r in checks.groupBy("table_name").agg(F.min("success").alias("ok")).collect()
     }
@@ -103,7 +106,7 @@ def test_every_user_has_every_category_ranked_with_finite_scores(trained):
     lake, config, _, _ = trained
     rows = interest_rows(lake)
     categories = (
-        lake.read("items_clean")
+        lake.read(ITEMS_CLEAN.name)
         .select(F.element_at("category_ids", config.categories.cross_level).alias(CATEGORY_ID))
         .distinct()
         .count()
@@ -129,7 +132,7 @@ def test_factors_are_finite_and_every_catalogue_item_has_some(trained):
             (F.size("features") != RANK) | F.exists("features", lambda x: F.isnan(x) | x.isNull())
         )
         assert bad.count() == 0, spec.name
-    items = lake.read("items_clean").select(ITEM_ID)
+    items = lake.read(ITEMS_CLEAN.name).select(ITEM_ID)
     assert items.join(lake.read(ITEM_FACTORS.name), ITEM_ID, "left_anti").count() == 0
 
 
@@ -148,7 +151,7 @@ def test_thin_users_get_the_popularity_fallback_and_everyone_else_als(trained):
 def test_top_categories_recover_the_planted_preferences(trained):
     lake, config, _, _ = trained
     truth = pq.read_table(Path(config.sample.path) / "truth" / "user_preferences.parquet").to_pylist()
-    category_of_path = {r[CATEGORY_PATH]: r[CATEGORY_ID] for r in lake.read("categories").collect()}
+    category_of_path = {r[CATEGORY_PATH]: r[CATEGORY_ID] for r in lake.read(CATEGORIES.name).collect()}
     planted: dict[str, set[str]] = defaultdict(set)
     for row in truth:
         planted[row[USER_ID]].add(category_of_path[row[CATEGORY_PATH]])
@@ -189,7 +192,7 @@ def test_rerun_keeps_every_id_and_appends_new_users_and_items_after_the_max(spar
     published_items = {r[ITEM_ID]: r[ITEM_IDX] for r in lake.read(ITEM_ID_MAP.name).collect()}
     known_item = min(published_items)
     interactions = lake.read(USER_FACTORS.name).select(USER_ID, F.lit(known_item).alias(ITEM_ID))
-    items = lake.read("items_clean")
+    items = lake.read(ITEMS_CLEAN.name)
 
     rerun_users, rerun_items = update_id_maps(lake, interactions, items, Run.start())  # the same keys again
     assert {r[USER_ID]: r[USER_IDX] for r in rerun_users.collect()} == published_users

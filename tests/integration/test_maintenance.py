@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 
 from crosssell_spark.config import AppConfig, ConfigError
 from crosssell_spark.lakehouse import Lakehouse
-from crosssell_spark.maintenance import RETENTION_CHECK, published_specs, run_maintenance
+from crosssell_spark.ops.maintenance import RETENTION_CHECK, published_specs, run_maintenance
 from crosssell_spark.run import Run
 from crosssell_spark.schemas import RECONCILIATION_SCHEMA
 from crosssell_spark.tables import RECONCILIATION
@@ -41,7 +41,7 @@ def test_optimize_compacts_and_default_vacuum_keeps_history(
     config = config_factory()
     assert config.maintenance.retention_hours == 168  # the default is Delta's 7-day minimum
     lake, first_append = _fragmented_table(spark, config)
-    rows_before = sorted(lake.read("reconciliation").collect())
+    rows_before = sorted(lake.read(RECONCILIATION.name).collect())
 
     result, outcomes = run_maintenance(spark, config, Run.start())
 
@@ -50,10 +50,10 @@ def test_optimize_compacts_and_default_vacuum_keeps_history(
     assert outcome.files_before == BATCHES and outcome.files_after == 1
     assert outcome.files_compacted == BATCHES and outcome.files_added == 1
     assert outcome.files_vacuumed == 0  # replaced files are younger than 7 days: time travel still works
-    assert sorted(lake.read("reconciliation").collect()) == rows_before
-    assert lake.read("reconciliation", version=first_append).count() == 1  # still readable after compaction
+    assert sorted(lake.read(RECONCILIATION.name).collect()) == rows_before
+    assert lake.read(RECONCILIATION.name, version=first_append).count() == 1  # still readable after compaction
     assert result.published == {"reconciliation": outcome.version}
-    assert lake.history("reconciliation", 1).collect()[0]["operation"] == "OPTIMIZE"
+    assert lake.history(RECONCILIATION.name, 1).collect()[0]["operation"] == "OPTIMIZE"
 
 
 def test_short_retention_is_a_config_error() -> None:
@@ -68,14 +68,14 @@ def test_deliberate_short_retention_vacuums_with_a_warning(
     lake, first_append = _fragmented_table(spark, config)
     check_before = spark.conf.get(RETENTION_CHECK, "true")
 
-    with caplog.at_level(logging.WARNING, logger="crosssell_spark.maintenance"):
+    with caplog.at_level(logging.WARNING, logger="crosssell_spark.ops.maintenance"):
         _, outcomes = run_maintenance(spark, config, Run.start())
 
     assert outcomes[0].files_vacuumed >= BATCHES  # the compacted files (and any other unreferenced ones)
     assert len(_data_files(lake, "reconciliation")) == 1  # only the compacted file is left
-    assert lake.read("reconciliation").count() == BATCHES
+    assert lake.read(RECONCILIATION.name).count() == BATCHES
     with pytest.raises(Exception, match=r"(?i)file|not exist|not found"):
-        lake.read("reconciliation", version=first_append).collect()  # history beyond the retention is gone
+        lake.read(RECONCILIATION.name, version=first_append).collect()  # history beyond the retention is gone
     assert "retention check is lifted" in caplog.text
     assert spark.conf.get(RETENTION_CHECK, "true") == check_before  # lifted for the job only
 

@@ -19,12 +19,20 @@ from pyspark.sql.types import ArrayType, StringType
 from crosssell_spark import cli
 from crosssell_spark.config import AppConfig
 from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.ops.forget import USER_TABLES
 from crosssell_spark.pipeline import run_all
-from crosssell_spark.privacy.forget import USER_TABLES
 from crosssell_spark.privacy.pseudonym import pseudonym
 from crosssell_spark.run import Run
 from crosssell_spark.schemas import SESSION_ID, USER_ID
-from crosssell_spark.tables import CATEGORY_AFFINITY, FORGET_LOG, ITEM_SIMILARITY, PRIVACY_LEDGER
+from crosssell_spark.tables import (
+    CATEGORY_AFFINITY,
+    EVENTS_CLEAN,
+    EVENTS_QUARANTINE,
+    FORGET_LOG,
+    ITEM_SIMILARITY,
+    PRIVACY_LEDGER,
+    USER_CROSS_SELL,
+)
 from tests.conftest import TEST_OVERRIDES, make_test_config
 
 pytestmark = pytest.mark.integration
@@ -88,7 +96,7 @@ def test_no_raw_user_id_in_any_table_or_export(world: PrivateWorld) -> None:
         assert not re.search(RAW_ID_SHAPES, part.read_text()), part
     key = KEY.encode()
     known = {pseudonym(key, u) for u in world.raw_users}
-    stored = {r[0] for r in lake.read("events_clean").select(USER_ID).distinct().collect()}
+    stored = {r[0] for r in lake.read(EVENTS_CLEAN.name).select(USER_ID).distinct().collect()}
     assert stored and stored <= known  # every stored id is the pseudonym of a raw one: the check above had rows
 
 
@@ -119,8 +127,8 @@ def test_forget_removes_the_user_everywhere_and_nothing_else(
 ) -> None:
     lake, key = world.lake, KEY.encode()
     by_alias = {pseudonym(key, u): u for u in world.raw_users}
-    listed = {r[0] for r in lake.read("user_cross_sell").select(USER_ID).distinct().collect()}
-    quarantined = {r[0] for r in lake.read("events_quarantine").select(USER_ID).distinct().collect()}
+    listed = {r[0] for r in lake.read(USER_CROSS_SELL.name).select(USER_ID).distinct().collect()}
+    quarantined = {r[0] for r in lake.read(EVENTS_QUARANTINE.name).select(USER_ID).distinct().collect()}
     alias = sorted(listed & quarantined or listed)[0]
     before = {t.name: lake.version(t.name) for t in USER_TABLES if lake.exists(t.name)}
 
@@ -137,7 +145,7 @@ def test_forget_removes_the_user_everywhere_and_nothing_else(
         old = lake.read(table.name, before[table.name])
         others = old.where(~F.coalesce(mine, F.lit(False)))  # rows without a user id stay too
         assert fingerprint(lake.read(table.name)) == fingerprint(others), table.name
-    assert before["events_clean"] is not None and lake.version("events_clean") == before["events_clean"] + 1
+    assert before["events_clean"] is not None and lake.version(EVENTS_CLEAN.name) == before["events_clean"] + 1
     log = lake.read(FORGET_LOG.name)
     assert {r["pseudonym"] for r in log.collect()} == {alias}
     deleted = {r["table_name"]: r["rows_deleted"] for r in log.collect()}
@@ -151,7 +159,7 @@ def test_forget_with_vacuum_leaves_no_file_holding_the_user(
     """With a deliberately short retention, --vacuum purges the old versions' files too: no Parquet
     file left under a user table (read directly, past the Delta log) holds the forgotten user."""
     lake = world.lake
-    listed = sorted({r[0] for r in lake.read("user_cross_sell").select(USER_ID).distinct().collect()})
+    listed = sorted({r[0] for r in lake.read(USER_CROSS_SELL.name).select(USER_ID).distinct().collect()})
     forgotten = (
         {r["pseudonym"] for r in lake.read(FORGET_LOG.name).collect()} if lake.exists(FORGET_LOG.name) else set()
     )

@@ -15,7 +15,7 @@ from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.quality.gate import QualityGate
 from crosssell_spark.run import Run, StageFailedError
 from crosssell_spark.schemas import CATEGORIES_SCHEMA, EVENTS_CLEAN_SCHEMA, ITEMS_CLEAN_SCHEMA
-from crosssell_spark.tables import CATEGORIES, EVENTS_CLEAN, ITEM_CROSS_SELL, ITEMS_CLEAN
+from crosssell_spark.tables import CATEGORIES, DQ_RESULTS, EVENTS_CLEAN, ITEM_CROSS_SELL, ITEMS_CLEAN
 
 pytestmark = pytest.mark.integration
 TS = datetime(2026, 10, 30, 12, 0, 0)
@@ -64,7 +64,7 @@ def test_clean_tables_pass_and_results_are_recorded(spark, setup):
         spark, config, lake, items_clean=items(spark), categories=categories(spark), events_clean=events(spark)
     )
     assert outcomes and all(o.success for o in outcomes if o.severity == "critical")
-    recorded = lake.read("dq_results")
+    recorded = lake.read(DQ_RESULTS.name)
     assert recorded.count() == len(outcomes)
     assert recorded.filter(F.col("table_name") == "events_clean").count() > 5
 
@@ -109,7 +109,7 @@ def test_each_kind_of_expectation_catches_its_planted_defect(spark, setup, defec
     with pytest.raises(StageFailedError, match="quality gate failed") as failure:
         audit(spark, config, lake, items_clean=items(spark), categories=categories(spark), events_clean=bad)
     assert expected in str(failure.value)
-    failed = lake.read("dq_results").filter(~F.col("success")).collect()
+    failed = lake.read(DQ_RESULTS.name).filter(~F.col("success")).collect()
     assert failed and all(r["table_name"] == "events_clean" for r in failed)
     if example is not None:  # the failure is reported with its count and example rows or values
         row = next(r for r in failed if r["expectation"] != "expect_table_row_count_to_be_between")
@@ -163,11 +163,11 @@ def test_rollback_restores_a_previous_version(spark, setup, capsys):
     _, lake = setup
     lake.publish(CATEGORIES, categories(spark))
     lake.publish(EVENTS_CLEAN, events(spark))
-    first = lake.version("events_clean")
+    first = lake.version(EVENTS_CLEAN.name)
     lake.publish(EVENTS_CLEAN, events(spark, ("e3", "U2", "P1", "view", TS, "s2", 1, 1.0, TS.date())))
-    assert lake.read("events_clean").count() == 3
+    assert lake.read(EVENTS_CLEAN.name).count() == 3
     args = ["--set", f"lakehouse.root={lake.root}", "--set", "spark.master=local[2]"]
     assert cli.main(["rollback", "--table", "events_clean", "--version", str(first), *args]) == 0
-    assert lake.read("events_clean").count() == 2 and lake.version("events_clean") == first + 2
+    assert lake.read(EVENTS_CLEAN.name).count() == 2 and lake.version(EVENTS_CLEAN.name) == first + 2
     assert "restored version" in capsys.readouterr().out
     assert cli.main(["rollback", "--table", "events_clean", "--version", "99", *args]) == cli.EXIT_CONFIG_ERROR

@@ -21,6 +21,7 @@ from crosssell_spark.similarity.minhash import (
 from crosssell_spark.similarity.tokens import FEATURES, TOKEN, content_features, item_tokens, stop_words
 from crosssell_spark.sources.sample_world.writer import COMPLEMENTS, TRUTH_DIR
 from crosssell_spark.sources.uci_online_retail import invoice_lines_to_items, read_invoice_lines
+from crosssell_spark.tables import CATEGORY_AFFINITY, DQ_RESULTS, ITEM_SIMILARITY, ITEMS_CLEAN
 from tests.conftest import PipelineRun, make_test_config, shared_data
 
 pytestmark = pytest.mark.integration
@@ -50,18 +51,18 @@ def test_run_all_publishes_both_tables_through_the_gate(sample_pipeline: Pipelin
     result = sample_pipeline.results["similarity"]
     assert set(result.published) == {"item_similarity", "category_affinity"}
     lake = sample_pipeline.lake
-    dq = lake.read("dq_results").where(F.col("table_name").isin("item_similarity", "category_affinity"))
+    dq = lake.read(DQ_RESULTS.name).where(F.col("table_name").isin("item_similarity", "category_affinity"))
     assert dq.count() > 0 and dq.where(~F.col("success")).count() == 0
     constraints = {
-        r["key"] for r in lake.spark.sql(f"SHOW TBLPROPERTIES delta.`{lake.path('item_similarity')}`").collect()
+        r["key"] for r in lake.spark.sql(f"SHOW TBLPROPERTIES delta.`{lake.path(ITEM_SIMILARITY.name)}`").collect()
     }
     assert {"delta.constraints.cross_category", "delta.constraints.privacy_floor"} <= constraints
 
 
 def test_no_pair_joins_two_items_of_one_category(sample_pipeline: PipelineRun):
     lake, level = sample_pipeline.lake, sample_pipeline.config.categories.cross_level
-    categories = lake.read("items_clean").select("item_id", category_at_level(level).alias("category"))
-    pairs = lake.read("item_similarity")
+    categories = lake.read(ITEMS_CLEAN.name).select("item_id", category_at_level(level).alias("category"))
+    pairs = lake.read(ITEM_SIMILARITY.name)
     joined = pairs.join(categories.toDF("item_a", "true_a"), "item_a").join(
         categories.toDF("item_b", "true_b"), "item_b"
     )
@@ -70,14 +71,14 @@ def test_no_pair_joins_two_items_of_one_category(sample_pipeline: PipelineRun):
     assert (
         joined.where((F.col("true_a") != F.col("category_a")) | (F.col("true_b") != F.col("category_b"))).count() == 0
     )
-    affinity = lake.read("category_affinity")
+    affinity = lake.read(CATEGORY_AFFINITY.name)
     assert affinity.count() > 0 and affinity.where(F.col("category_a") == F.col("category_b")).count() == 0
 
 
 def test_planted_content_complements_are_recovered(sample_pipeline: PipelineRun):
     config, lake = sample_pipeline.config, sample_pipeline.lake
-    features = features_by_item(config, lake.read("items_clean"))
-    content = lake.read("item_similarity").where("is_content").select("item_a", "item_b").collect()
+    features = features_by_item(config, lake.read(ITEMS_CLEAN.name))
+    content = lake.read(ITEM_SIMILARITY.name).where("is_content").select("item_a", "item_b").collect()
     found = {(r.item_a, r.item_b) for r in content}
     truth = planted(sample_pipeline, "content")
     truth = truth[truth.anchor_item_id.isin(features) & truth.complement_item_id.isin(features)]
@@ -94,7 +95,7 @@ def test_planted_content_complements_are_recovered(sample_pipeline: PipelineRun)
 
 
 def test_pairs_are_stored_both_ways_with_symmetric_evidence(sample_pipeline: PipelineRun):
-    pairs = sample_pipeline.lake.read("item_similarity")
+    pairs = sample_pipeline.lake.read(ITEM_SIMILARITY.name)
     top_n = sample_pipeline.config.similarity.top_n
     there, back = pairs.alias("t"), pairs.alias("b")
     mirrored = there.join(back, (F.col("t.item_a") == F.col("b.item_b")) & (F.col("t.item_b") == F.col("b.item_a")))
@@ -125,7 +126,7 @@ def test_pairs_are_stored_both_ways_with_symmetric_evidence(sample_pipeline: Pip
 def test_behavioural_pairs_respect_the_privacy_floor_and_are_mostly_planted(sample_pipeline: PipelineRun):
     config, lake = sample_pipeline.config, sample_pipeline.lake
     floor = config.similarity.cooccurrence.min_users
-    behavioural = lake.read("item_similarity").where("is_behavioural")
+    behavioural = lake.read(ITEM_SIMILARITY.name).where("is_behavioural")
     assert behavioural.where(F.col("co_users") < floor).count() == 0
     metrics = sample_pipeline.results["similarity"].metrics["behavioural"]
     assert metrics["item_pairs_withheld_by_floor"] > metrics["item_pairs_published"] > 0
@@ -145,7 +146,7 @@ def test_category_affinity_finds_the_planted_bought_together_categories(sample_p
     lake, level = sample_pipeline.lake, sample_pipeline.config.categories.cross_level
     category = {
         r.item_id: r.c
-        for r in lake.read("items_clean").select("item_id", category_at_level(level).alias("c")).collect()
+        for r in lake.read(ITEMS_CLEAN.name).select("item_id", category_at_level(level).alias("c")).collect()
     }
 
     def category_pairs(kind: str) -> set[tuple[str, str]]:
@@ -157,7 +158,7 @@ def test_category_affinity_finds_the_planted_bought_together_categories(sample_p
         }
         return pairs | {(b, a) for a, b in pairs}
 
-    published = {(r.category_a, r.category_b): r.lift for r in lake.read("category_affinity").collect()}
+    published = {(r.category_a, r.category_b): r.lift for r in lake.read(CATEGORY_AFFINITY.name).collect()}
     behavioural = category_pairs("behavioural")
     assert behavioural <= set(published)  # every planted bought-with category pair is published
     assert set(published) <= behavioural | category_pairs("content")  # and nothing else

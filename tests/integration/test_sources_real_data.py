@@ -24,6 +24,7 @@ from crosssell_spark.schemas import (
 )
 from crosssell_spark.sources import instacart, rees46, uci_online_retail
 from crosssell_spark.sources.contract import RawInputs
+from crosssell_spark.tables import EVENTS_CLEAN, ITEMS_CLEAN, RECONCILIATION
 from tests.conftest import shared_data
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_data]
@@ -207,10 +208,10 @@ def test_clean_stage_on_real_rees46_clickstream_reconciles(spark, config_factory
     config = config_factory("input.source=rees46", f"input.path={shared_data('rees46_sample')}")
     result = run_stage("clean", spark, config, Run.start())
     lake = Lakehouse(spark, config.lakehouse)
-    (events,) = lake.read("reconciliation").filter(F.col("input_name") == "events").collect()
+    (events,) = lake.read(RECONCILIATION.name).filter(F.col("input_name") == "events").collect()
     assert events.rows_read == REES46_LINES and events.balanced
     assert events.rows_clean > 0.9 * REES46_LINES  # a real, mostly clean feed: most events survive
-    assert lake.read("items_clean").count() == REES46_PRODUCTS
-    types = {r[EVENT_TYPE] for r in lake.read("events_clean").select(EVENT_TYPE).distinct().collect()}
+    assert lake.read(ITEMS_CLEAN.name).count() == REES46_PRODUCTS
+    types = {r[EVENT_TYPE] for r in lake.read(EVENTS_CLEAN.name).select(EVENT_TYPE).distinct().collect()}
     assert types <= {"view", "cart", "purchase"} and "view" in types
     assert result.published["events_clean"] >= 1  # the quality gate let it through

@@ -27,13 +27,24 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crosssell_spark.config import AppConfig
-from crosssell_spark.lakehouse import Lakehouse, TableSpec, conform
+from crosssell_spark.lakehouse import Lakehouse, conform
 from crosssell_spark.schemas import RAW_EVENT_COLUMNS
 from crosssell_spark.streaming.batch import StreamBatchWriter
 from crosssell_spark.streaming.refresh import RefreshContext, refresh_users
 from crosssell_spark.streaming.source import CORRUPT_RECORD, SOURCE_FILE, STREAM_EVENTS_SCHEMA
 from crosssell_spark.streaming.stage import run_stream
-from crosssell_spark.tables import USER_CATEGORY_INTEREST, USER_CROSS_SELL
+from crosssell_spark.tables import (
+    EVENTS_CLEAN,
+    EVENTS_QUARANTINE,
+    ITEM_SIMILARITY,
+    ITEMS_CLEAN,
+    RECONCILIATION,
+    USER_CATEGORY_INTEREST,
+    USER_CROSS_SELL,
+    USER_FACTORS,
+    USER_ID_MAP,
+    TableSpec,
+)
 from tests.conftest import PROJECT_ROOT, PipelineRun, make_test_config
 
 pytestmark = pytest.mark.integration
@@ -111,20 +122,20 @@ def streamed(spark: SparkSession, sample_pipeline: PipelineRun, tmp_path_factory
     config = stream_config(root, "streaming.max_files_per_trigger=3")
     lake = Lakehouse(spark, config.lakehouse)
 
-    similarity = lake.read("item_similarity").filter("is_behavioural")
+    similarity = lake.read(ITEM_SIMILARITY.name).filter("is_behavioural")
     anchor = similarity.groupBy("item_a").agg(F.max("co_users").alias("n")).orderBy(F.desc("n"), "item_a").first()[0]
     neighbours = {r[0] for r in similarity.filter(F.col("item_a") == anchor).select("item_b").collect()}
-    bought = lake.read("events_clean").filter("event_type = 'purchase'").select("user_id", "item_id")
+    bought = lake.read(EVENTS_CLEAN.name).filter("event_type = 'purchase'").select("user_id", "item_id")
     top = (
-        lake.read("user_cross_sell")
+        lake.read(USER_CROSS_SELL.name)
         .filter("rank = 1")
         .join(bought.filter(F.col("item_id") == anchor).select("user_id"), "user_id", "left_anti")
         .orderBy("user_id")
         .first()
     )
     user, bought_top = top["user_id"], top["item_id"]
-    existing = lake.read("events_clean").orderBy("event_id").first()
-    newest = lake.read("events_clean").agg(F.max("event_ts")).first()[0]
+    existing = lake.read(EVENTS_CLEAN.name).orderBy("event_id").first()
+    newest = lake.read(EVENTS_CLEAN.name).agg(F.max("event_ts")).first()[0]
     t = newest + timedelta(hours=1)
 
     user_events = [event(user, bought_top, "purchase", t), event(user, anchor, "purchase", t + timedelta(minutes=5))]
@@ -144,8 +155,8 @@ def streamed(spark: SparkSession, sample_pipeline: PipelineRun, tmp_path_factory
     extra = {**event(NEW_USER, bought_top, "view", t + timedelta(minutes=2), "s-new"), "coupon": "X1"}
     missing = {k: v for k, v in event(NEW_USER, anchor, "cart", t).items() if k != "item_id"}
     landing = root / "landing"
-    before_lists = lake.read("user_cross_sell").localCheckpoint()
-    before_events, before_quarantine = lake.read("events_clean").count(), lake.read("events_quarantine").count()
+    before_lists = lake.read(USER_CROSS_SELL.name).localCheckpoint()
+    before_events, before_quarantine = lake.read(EVENTS_CLEAN.name).count(), lake.read(EVENTS_QUARANTINE.name).count()
     land(landing, "01-user.json", as_json(user_events))
     land(landing, "02-new-user.json", as_json(new_user))
     land(landing, "03-malformed.json", [json.dumps(user_events[0]), '{"user_id": "broken", "item_id": '])
@@ -172,10 +183,10 @@ def streamed(spark: SparkSession, sample_pipeline: PipelineRun, tmp_path_factory
 
 def test_new_events_merge_once_and_every_landed_row_is_accounted_for(streamed: Streamed):
     lake = streamed.lake
-    events = lake.read("events_clean")
+    events = lake.read(EVENTS_CLEAN.name)
     assert events.count() == streamed.before_events + streamed.expected_new_events
     assert events.select("event_id").distinct().count() == events.count()
-    audit = lake.read("reconciliation").filter(F.col("run_id").startswith("stream-")).collect()
+    audit = lake.read(RECONCILIATION.name).filter(F.col("run_id").startswith("stream-")).collect()
     assert len(audit) == 2 and all(r["balanced"] for r in audit)
     assert sum(r["rows_read"] for r in audit) == streamed.lines_landed
     assert sum(r["rows_clean"] for r in audit) == streamed.expected_new_events
@@ -184,17 +195,17 @@ def test_new_events_merge_once_and_every_landed_row_is_accounted_for(streamed: S
 
 
 def test_bad_files_become_quarantine_rows_and_never_stop_the_stream(streamed: Streamed):
-    quarantine = streamed.lake.read("events_quarantine").filter(F.col("run_id").startswith("stream-"))
+    quarantine = streamed.lake.read(EVENTS_QUARANTINE.name).filter(F.col("run_id").startswith("stream-"))
     reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
     assert reasons == {"malformed_record": 1, "null_key": 1}
     malformed = quarantine.filter("reason = 'malformed_record'").first()
     assert "03-malformed.json" in malformed["detail"] and '"broken"' in malformed["detail"]
-    assert streamed.lake.read("events_quarantine").count() == streamed.before_quarantine + 2
+    assert streamed.lake.read(EVENTS_QUARANTINE.name).count() == streamed.before_quarantine + 2
 
 
 def test_a_buyer_sees_the_anchors_complements_and_never_what_they_just_bought(streamed: Streamed):
     """A long-time shopper: the anchor's bought-together items enter their list beside their interests."""
-    lists = streamed.lake.read("user_cross_sell")
+    lists = streamed.lake.read(USER_CROSS_SELL.name)
     mine = lists.filter(F.col("user_id") == streamed.user).orderBy("rank").collect()
     items = [r["item_id"] for r in mine]
     assert streamed.bought_top not in items and streamed.anchor not in items
@@ -207,21 +218,21 @@ def test_a_buyer_sees_the_anchors_complements_and_never_what_they_just_bought(st
 
 def test_a_user_first_seen_in_the_stream_gets_a_list_from_their_first_events(streamed: Streamed):
     lake = streamed.lake
-    new = lake.read("user_cross_sell").filter(F.col("user_id") == NEW_USER).orderBy("rank").collect()
+    new = lake.read(USER_CROSS_SELL.name).filter(F.col("user_id") == NEW_USER).orderBy("rank").collect()
     assert len(new) == streamed.config.crosssell.k
     anchor, neighbours = streamed.anchor, streamed.neighbours
     complements = [r["rank"] for r in new if r["anchor_item_id"] == anchor and r["item_id"] in neighbours]
     assert complements and min(complements) <= 3  # what goes with their first purchase, at the top
     assert streamed.anchor not in {r["item_id"] for r in new}
-    interest = lake.read("user_category_interest").filter(F.col("user_id") == NEW_USER).collect()
+    interest = lake.read(USER_CATEGORY_INTEREST.name).filter(F.col("user_id") == NEW_USER).collect()
     assert interest and all(r["refresh_batch"] is not None and r["refreshed_at"] is not None for r in interest)
-    assert lake.read("user_factors").filter(F.col("user_id") == NEW_USER).count() == 1
-    assert lake.read("user_id_map").filter(F.col("user_id") == NEW_USER).count() == 1
+    assert lake.read(USER_FACTORS.name).filter(F.col("user_id") == NEW_USER).count() == 1
+    assert lake.read(USER_ID_MAP.name).filter(F.col("user_id") == NEW_USER).count() == 1
 
 
 def test_untouched_users_keep_their_rows_exactly(streamed: Streamed):
     touched = [streamed.user, NEW_USER, streamed.resent_user]
-    after = streamed.lake.read("user_cross_sell").filter(~F.col("user_id").isin(touched))
+    after = streamed.lake.read(USER_CROSS_SELL.name).filter(~F.col("user_id").isin(touched))
     before = streamed.before_lists.filter(~F.col("user_id").isin(touched))
     assert after.exceptAll(before).count() == 0 and before.exceptAll(after).count() == 0
     assert after.filter(F.col("refreshed_at").isNotNull()).count() == 0
@@ -233,9 +244,9 @@ def test_a_stream_killed_mid_batch_and_restarted_writes_every_event_once(
     copy_lakehouse(sample_pipeline, tmp_path / "lakehouse")
     config = stream_config(tmp_path, "streaming.max_files_per_trigger=1")
     lake = Lakehouse(spark, config.lakehouse)
-    items = [r[0] for r in lake.read("items_clean").orderBy("item_id").select("item_id").limit(40).collect()]
-    start = lake.read("events_clean").agg(F.max("event_ts")).first()[0] + timedelta(hours=2)
-    before = lake.read("events_clean").count()
+    items = [r[0] for r in lake.read(ITEMS_CLEAN.name).orderBy("item_id").select("item_id").limit(40).collect()]
+    start = lake.read(EVENTS_CLEAN.name).agg(F.max("event_ts")).first()[0] + timedelta(hours=2)
+    before = lake.read(EVENTS_CLEAN.name).count()
     files = 3  # batch 0 before the kill, batch 1 killed after its audit commit, batch 2 after the restart
     for f in range(files):
         rows = [
@@ -276,13 +287,13 @@ def test_a_stream_killed_mid_batch_and_restarted_writes_every_event_once(
 
     run_stream(spark, config)
 
-    events = lake.read("events_clean")
+    events = lake.read(EVENTS_CLEAN.name)
     assert events.count() == before + files * 5 * 4
     assert events.select("event_id").distinct().count() == events.count()
-    audit = lake.read("reconciliation").filter(F.col("run_id").startswith("stream-"))
+    audit = lake.read(RECONCILIATION.name).filter(F.col("run_id").startswith("stream-"))
     assert sorted(r["run_id"] for r in audit.collect()) == [f"stream-crosssell_stream-{b}" for b in range(files)]
     assert audit.agg(F.sum("rows_clean")).first()[0] == files * 5 * 4
-    lists = lake.read("user_cross_sell").filter(F.col("user_id").startswith("kill-user-"))
+    lists = lake.read(USER_CROSS_SELL.name).filter(F.col("user_id").startswith("kill-user-"))
     assert lists.select("user_id").distinct().count() == files * 5
     assert lists.groupBy("user_id", "rank").count().filter("count > 1").count() == 0
 
@@ -302,9 +313,9 @@ def test_the_driver_copies_follow_the_streams_commits_and_are_read_again_after_a
     copy_lakehouse(sample_pipeline, tmp_path / "lakehouse")
     config = stream_config(tmp_path)
     lake = Lakehouse(spark, config.lakehouse)
-    user = lake.read("user_id_map").orderBy("user_idx").first()["user_id"]
-    item = lake.read("items_clean").orderBy("item_id").first()["item_id"]
-    t = lake.read("events_clean").agg(F.max("event_ts")).first()[0] + timedelta(hours=1)
+    user = lake.read(USER_ID_MAP.name).orderBy("user_idx").first()["user_id"]
+    item = lake.read(ITEMS_CLEAN.name).orderBy("item_id").first()["item_id"]
+    t = lake.read(EVENTS_CLEAN.name).agg(F.max("event_ts")).first()[0] + timedelta(hours=1)
     newcomer = "driver-copy-new-user"
     land(tmp_path / "landing", "00.json", as_json([event(user, item, "purchase", t), event(newcomer, item, "view", t)]))
     batch = static_batch(spark, tmp_path / "landing" / "00.json")
@@ -312,19 +323,19 @@ def test_the_driver_copies_follow_the_streams_commits_and_are_read_again_after_a
 
     writer(batch, 0)
 
-    assert writer.history.version == lake.version("events_clean")  # moved along with its own MERGE
-    assert writer.user_ids.version == lake.version("user_id_map") and newcomer in writer.user_ids.ids
+    assert writer.history.version == lake.version(EVENTS_CLEAN.name)  # moved along with its own MERGE
+    assert writer.user_ids.version == lake.version(USER_ID_MAP.name) and newcomer in writer.user_ids.ids
     cached, to_read = writer.history.split([user, newcomer])
     assert to_read == [] and len(cached[cached["event_ts"] == t]) == 2  # both new events, without a read
 
     streamed = (F.col("user_id") == user) & (F.col("event_ts") == t)
-    DeltaTable.forPath(spark, lake.path("events_clean")).delete(streamed)  # another writer's commit
+    DeltaTable.forPath(spark, lake.path(EVENTS_CLEAN.name)).delete(streamed)  # another writer's commit
     writer(batch, 1)  # the same file again: the deleted event is new again, the other a duplicate
 
-    assert lake.read("events_clean").filter(streamed).count() == 1
-    audit = lake.read("reconciliation").filter(F.col("run_id") == "stream-crosssell_stream-1").first()
+    assert lake.read(EVENTS_CLEAN.name).filter(streamed).count() == 1
+    audit = lake.read(RECONCILIATION.name).filter(F.col("run_id") == "stream-crosssell_stream-1").first()
     assert (audit["rows_read"], audit["rows_clean"], audit["rows_duplicate"]) == (2, 1, 1)
-    assert writer.history.version == lake.version("events_clean")
+    assert writer.history.version == lake.version(EVENTS_CLEAN.name)
 
 
 def _committed_txn(delta_log: Path, version: int) -> bool:
@@ -369,12 +380,12 @@ def parity_inputs(spark: SparkSession, sample_pipeline: PipelineRun) -> Iterator
     """80 users of the sample lakehouse (60 of them buyers) and one refresh context for every variant."""
     lake = sample_pipeline.lake
     context = RefreshContext.load(spark, make_test_config(Path(lake.root)), lake)
-    buyers = lake.read("events_clean").filter("event_type = 'purchase'").select("user_id").distinct()
+    buyers = lake.read(EVENTS_CLEAN.name).filter("event_type = 'purchase'").select("user_id").distinct()
     users = buyers.orderBy(F.xxhash64("user_id")).limit(60).unionByName(
-        lake.read("user_id_map").select("user_id").orderBy(F.xxhash64("user_id")).limit(20)
+        lake.read(USER_ID_MAP.name).select("user_id").orderBy(F.xxhash64("user_id")).limit(20)
     ).distinct().localCheckpoint()  # fmt: skip
-    user_events = lake.read("events_clean").join(users, "user_id").toPandas()
-    ids = lake.read("user_id_map").join(users, "user_id").select("user_id", "user_idx").toPandas()
+    user_events = lake.read(EVENTS_CLEAN.name).join(users, "user_id").toPandas()
+    ids = lake.read(USER_ID_MAP.name).join(users, "user_id").select("user_id", "user_idx").toPandas()
     yield ParityInputs(context, user_events, ids)
     context.release()
 

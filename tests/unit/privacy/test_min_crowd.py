@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
-from crosssell_spark.crosssell.rules import SCORE, SUPPORT, minimum
+from crosssell_spark.crosssell.lists import apply_rules
 from crosssell_spark.schemas import CATEGORY_A, CATEGORY_B, CO_BASKETS, CO_USERS
 from crosssell_spark.similarity.cooccurrence import (
     KEY_A,
@@ -45,10 +45,17 @@ def test_pairs_below_k_users_are_withheld(spark: SparkSession, tmp_path: Path) -
     items.unpersist()
 
 
-def test_cross_sell_evidence_below_min_support_is_dropped(spark: SparkSession) -> None:
-    candidates = spark.createDataFrame(
-        [("content only", None), ("two shoppers", 2), ("three shoppers", 3), ("many", 50)],
-        f"item_id string, {SUPPORT} long",
-    ).withColumn(SCORE, F.lit(1.0))
-    kept = {r["item_id"] for r in candidates.transform(minimum(0.0, 3)).collect()}
-    assert kept == {"content only", "three shoppers", "many"}
+def test_cross_sell_evidence_below_min_support_is_dropped(tmp_path: Path) -> None:
+    candidates = pd.DataFrame(
+        {
+            "item_id": ["content only", "two shoppers", "three shoppers", "many"],
+            "support": [None, 2, 3, 50],
+            "score": 1.0,
+            "anchor_category": "a",
+            "item_category": "b",
+        }
+    )
+    rules = make_test_config(tmp_path / "lh", "crosssell.rules.min_support=3").crosssell.rules
+    rules = rules.model_copy(update={"max_price_ratio": None, "in_stock_only": False})
+    kept, withheld = apply_rules(candidates, rules, 0.0, pd.DataFrame({"item_category": [], "category_share": []}))
+    assert set(kept["item_id"]) == {"content only", "three shoppers", "many"} and withheld == 1

@@ -12,12 +12,11 @@ from crosssell_spark.schemas import RAW_EVENT_COLUMNS
 from crosssell_spark.streaming.clean import (
     BAD_HEADER,
     MALFORMED_RECORD,
-    header_matches,
     not_yet_published,
     readable_rows,
     unreadable_rows,
 )
-from crosssell_spark.streaming.source import SOURCE_FILE, STREAM_EVENTS_SCHEMA
+from crosssell_spark.streaming.source import SOURCE_FILE, STREAM_EVENTS_SCHEMA, header_matches
 
 BATCH_SCHEMA = StructType([*STREAM_EVENTS_SCHEMA.fields, StructField(SOURCE_FILE, StringType())])
 

@@ -18,8 +18,9 @@ from pyspark.sql import SparkSession
 
 from crosssell_spark import tables
 from crosssell_spark.config import DELTA_MIN_RETENTION_HOURS, AppConfig
-from crosssell_spark.lakehouse import Lakehouse, TableSpec
+from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.run import Run, StageResult
+from crosssell_spark.tables import TableSpec
 
 log = logging.getLogger(__name__)
 

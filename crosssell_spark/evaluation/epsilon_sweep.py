@@ -4,7 +4,7 @@ The first point is a whole `run_evaluation` (retrain on the past, score both cro
 on the held-out future); the others rerun similarity and candidates at their epsilon on that
 training split. The pipeline's HitRate and NDCG per task go into a Markdown table and a plot.
 
-    python -m crosssell_spark.privacy.epsilon_sweep --conf conf/local.yaml [--set privacy.dp.seed=1]
+    python -m crosssell_spark.evaluation.epsilon_sweep --conf conf/local.yaml [--set privacy.dp.seed=1]
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from pyspark.sql import SparkSession
 
-from crosssell_spark.config import AppConfig, load_config
+from crosssell_spark.config import AppConfig, load_config, resolve_root
 from crosssell_spark.evaluation.report import save_figure
-from crosssell_spark.lakehouse import resolve_root
 from crosssell_spark.run import Run
 
 EPSILONS: tuple[float | None, ...] = (0.5, 1.0, 2.0, 8.0, None)  # None: differential privacy off

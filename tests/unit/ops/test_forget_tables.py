@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from crosssell_spark import tables
-from crosssell_spark.lakehouse import TableSpec
-from crosssell_spark.privacy.forget import REDACTED_COLUMNS, USER_TABLES, read_user_ids
+from crosssell_spark.ops.forget import REDACTED_COLUMNS, USER_TABLES, read_user_ids
 from crosssell_spark.schemas import LIST_KEY, USER_ID
+from crosssell_spark.tables import TableSpec
 
 AUDIT_TABLES = {tables.FORGET_LOG.name}  # holds pseudonyms of forgotten users on purpose
 

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from crosssell_spark.config import AppConfig
 from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.ops.maintenance import vacuum
 from crosssell_spark.privacy.pseudonym import pseudonym, require_key
 from crosssell_spark.run import Run
 from crosssell_spark.schemas import (
@@ -169,7 +170,7 @@ def _refresh_user_export(lake: Lakehouse, config: AppConfig, report: ForgetRepor
     """Rewrite the user_cross_sell JSON-lines serving export so it no longer lists the users."""
     if not (config.crosssell.export_json and report.rows(USER_CROSS_SELL.name)):
         return
-    from crosssell_spark.crosssell.stage import serving_export
+    from crosssell_spark.crosssell.exports import serving_export
 
     lake.export_json_lines(USER_CROSS_SELL.name, serving_export(lake.read(USER_CROSS_SELL.name), USER_ID))
 
@@ -197,8 +198,6 @@ def vacuum_forgotten(lake: Lakehouse, config: AppConfig, report: ForgetReport) -
     Until the retention has passed since the delete, VACUUM keeps the old files (time travel
     needs them); run again after the retention, or lower it deliberately (maintenance.*).
     """
-    from crosssell_spark.maintenance import vacuum
-
     for table in report.versions:
         properties = DeltaTable.forPath(lake.spark, lake.path(table)).detail().collect()[0]["properties"] or {}
         if str(properties.get("delta.enableDeletionVectors", "false")).lower() == "true":

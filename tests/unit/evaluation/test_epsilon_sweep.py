@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from crosssell_spark.privacy.epsilon_sweep import EPSILONS, config_at, write_sweep_report
+from crosssell_spark.evaluation.epsilon_sweep import EPSILONS, config_at, write_sweep_report
 from tests.conftest import make_test_config
 
 

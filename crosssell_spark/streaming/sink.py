@@ -1,0 +1,113 @@
+"""The stream's Delta sink: the idempotent writes a micro-batch makes, each retried on a conflict.
+
+Every write is safe to replay: appends carry the batch as a Delta transaction (txnAppId/txnVersion,
+so a replayed batch's append is skipped), user rewrites replace exactly the batch's users in one
+commit, and the events MERGE inserts only (event_date, event_id) pairs not there yet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from crosssell_spark.config import AppConfig
+from crosssell_spark.interest.id_maps import relabel_ids
+from crosssell_spark.interest.model_store import read_text
+from crosssell_spark.lakehouse import DELTA_CONFLICTS, Lakehouse, conform
+from crosssell_spark.schemas import EVENT_DATE, EVENT_ID, USER_ID, USER_IDX
+from crosssell_spark.streaming.source import checkpoint_location
+from crosssell_spark.tables import EVENTS_CLEAN, TableSpec
+
+log = logging.getLogger(__name__)
+COMMIT_ATTEMPTS = 3  # a commit that conflicts with a concurrent writer (e.g. a batch stage) is retried
+
+
+def with_retry(write: Callable[[], object], what: str) -> None:
+    """Run a Delta write, again after a conflict with a concurrent commit (a failed commit wrote nothing)."""
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            write()
+            return
+        except DELTA_CONFLICTS as err:
+            if attempt == COMMIT_ATTEMPTS:
+                raise
+            log.warning("%s: concurrent commit (%s), retry %d", what, type(err).__name__, attempt)
+            time.sleep(attempt)
+
+
+def sql_string(value: str) -> str:
+    """A Spark SQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class DeltaSink:
+    """Idempotent Delta writes of one streaming query (its Delta app id is the query's)."""
+
+    def __init__(self, spark: SparkSession, config: AppConfig, lake: Lakehouse) -> None:
+        self.spark, self.config, self.lake = spark, config, lake
+        self._app_id: str | None = None
+        self._ensured: set[str] = set()
+
+    @property
+    def app_id(self) -> str:
+        """<query name>-<query id>: a new checkpoint (batch ids from 0 again) is a new Delta app."""
+        if self._app_id is None:
+            metadata = read_text(self.spark, f"{checkpoint_location(self.config)}/metadata")
+            query_id = json.loads(metadata)["id"] if metadata else "unknown"
+            self._app_id = f"{self.config.streaming.query_name}-{query_id}"
+        return self._app_id
+
+    def ensure(self, spec: TableSpec) -> None:
+        """Create (or evolve) a table once per process, not once per write."""
+        if spec.name not in self._ensured:
+            self.lake.ensure_table(spec)
+            self._ensured.add(spec.name)
+
+    def append(self, spec: TableSpec, df: DataFrame, batch_id: int) -> None:
+        """Append `df` as batch `batch_id`'s idempotent write (txnAppId/txnVersion)."""
+        self.ensure(spec)
+        writer = conform(df, spec.schema).write.format("delta").mode("append")
+        writer = writer.option("txnAppId", self.app_id).option("txnVersion", batch_id)
+        with_retry(lambda: writer.save(self.lake.path(spec.name)), spec.name)
+
+    def replace_users(
+        self,
+        spec: TableSpec,
+        df: DataFrame,
+        users: Sequence[str],
+        batch_id: int,
+        written_ids: Mapping[str, int] | None = None,
+    ) -> None:
+        """Replace every row of `users` in one commit (rows of other users are untouched); rows with a
+        user_idx take the ids in `written_ids` (new users' ids that differ from the planned ones)."""
+        self.ensure(spec)
+        if written_ids and USER_IDX in df.columns:
+            df = df.transform(relabel_ids(written_ids, USER_ID, USER_IDX))
+        writer = (
+            conform(df, spec.schema)
+            .write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", f"{USER_ID} IN ({', '.join(sql_string(u) for u in users)})")
+            .option("txnAppId", self.app_id)
+            .option("txnVersion", batch_id)
+        )
+        with_retry(lambda: writer.save(self.lake.path(spec.name)), spec.name)
+
+    def merge_events(self, events: DataFrame, dates: Sequence[str]) -> None:
+        """Insert events whose (event_date, event_id) is not there yet (idempotent in itself: a replayed
+        batch inserts nothing); the date list prunes partitions."""
+        self.ensure(EVENTS_CLEAN)
+        in_dates = f"t.{EVENT_DATE} IN ({', '.join(f'DATE {sql_string(d)}' for d in dates)})"
+        condition = f"{in_dates} AND t.{EVENT_DATE} = s.{EVENT_DATE} AND t.{EVENT_ID} = s.{EVENT_ID}"
+        merge = (
+            DeltaTable.forPath(self.spark, self.lake.path(EVENTS_CLEAN.name))
+            .alias("t")
+            .merge(conform(events, EVENTS_CLEAN.schema).alias("s"), condition)
+            .whenNotMatchedInsertAll()
+        )
+        with_retry(merge.execute, EVENTS_CLEAN.name)
