@@ -61,17 +61,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Order the work for the two `make test` workers (stable within each group): the first module
     that reads `sample_pipeline` (the worker that takes it builds the pipeline); the integration
     modules that do not read it; the other readers, by when the pipeline is published, so no worker
-    sits waiting on the build; then the unit tests. Readers are found by their fixtures, not listed."""
+    sits waiting on the build; then the unit tests. Readers are found by their fixtures, not listed;
+    within a group, modules marked `minutes(n)` start longest first."""
     readers = [Path(str(i.fspath)) for i in items if _uses_shared_pipeline(i)]
     first = readers[0] if readers else None
 
-    def order(item: pytest.Item) -> int:
+    def order(item: pytest.Item) -> tuple[int, float]:
         path = Path(str(item.fspath))
+        marker = item.get_closest_marker("minutes")
+        longest_first = -float(marker.args[0]) if marker else 0.0
         if path == first:
-            return 0
+            return 0, 0.0
         if "unit" in path.parts:
-            return 3
-        return 2 if path in readers else 1
+            return 3, 0.0
+        return (2 if path in readers else 1), longest_first
 
     items.sort(key=order)
 

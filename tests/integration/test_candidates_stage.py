@@ -20,7 +20,7 @@ from crosssell_spark.tables import (
 )
 from tests.conftest import PipelineRun
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.minutes(2)]
 
 
 def test_lists_have_contiguous_ranks_up_to_k_and_a_reason_on_every_row(sample_pipeline: PipelineRun):

@@ -20,6 +20,8 @@ from tests.conftest import PROJECT_ROOT, PipelineRun
 METHODS = {"pipeline", "popularity", "popularity_eligible", "cooccurrence", "cooccurrence_floor", "als"}
 TASKS = {"anchor", "user", "planted_content", "planted_behavioural"}
 
+pytestmark = [pytest.mark.integration, pytest.mark.minutes(7)]
+
 
 @pytest.fixture(scope="module")
 def evaluated(

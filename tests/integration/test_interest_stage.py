@@ -46,7 +46,7 @@ from crosssell_spark.tables import (
 )
 from tests.conftest import make_test_config
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.minutes(3)]
 SAMPLE_EVENTS = 30_000  # 500 shoppers, 1,500 items, 38 level-2 categories
 RANK, GRID_ALPHAS = 10, [1.0, 5.0]
 INTEREST_TABLES = (USER_ID_MAP, ITEM_ID_MAP, USER_FACTORS, ITEM_FACTORS, USER_CATEGORY_INTEREST)

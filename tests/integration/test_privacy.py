@@ -35,7 +35,7 @@ from crosssell_spark.tables import (
 )
 from tests.conftest import TEST_OVERRIDES, make_test_config
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.minutes(5)]
 
 KEY = "integration-test-pseudonym-key-0123456789"
 EVENTS = 20_000

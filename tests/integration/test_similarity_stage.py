@@ -24,7 +24,7 @@ from crosssell_spark.sources.uci_online_retail import invoice_lines_to_items, re
 from crosssell_spark.tables import CATEGORY_AFFINITY, DQ_RESULTS, ITEM_SIMILARITY, ITEMS_CLEAN
 from tests.conftest import PipelineRun, make_test_config, shared_data
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.minutes(2)]
 
 # Measured on the 60k-event sample world (1,500 items, 610 planted content pairs): 597 found (0.979).
 # Of the 13 missed, 3 have an exact Jaccard under the 0.2 threshold (long phone titles against

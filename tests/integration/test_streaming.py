@@ -47,7 +47,7 @@ from crosssell_spark.tables import (
 )
 from tests.conftest import PROJECT_ROOT, PipelineRun, make_test_config
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.minutes(7)]
 NEW_USER = "stream-new-user-1"
 # evaluation and _reports: test_evaluation may be writing them into the shared lakehouse meanwhile
 COPY_IGNORE = shutil.ignore_patterns(
