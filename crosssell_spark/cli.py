@@ -67,11 +67,19 @@ def _parser() -> argparse.ArgumentParser:
     forget.add_argument("--user", action="append", default=[], metavar="ID", help="raw user id (repeatable)")
     forget.add_argument("--users-file", metavar="FILE", help="file of raw user ids, one per line")
     forget.add_argument("--vacuum", action="store_true", help="then purge and VACUUM old versions (maintenance.*)")
-    rollback = commands.add_parser("rollback", parents=[common], help="restore a published table to a version")
-    rollback.add_argument("--table", required=True, help="table name, e.g. events_clean")
-    rollback.add_argument("--version", required=True, type=int, help="Delta version to restore (see history)")
-    history = commands.add_parser("history", parents=[common], help="show a published table's Delta history")
-    history.add_argument("--table", required=True)
+    rollback = commands.add_parser(
+        "rollback", parents=[common], help="restore a published table to a version, or an incomplete set"
+    )
+    target = rollback.add_mutually_exclusive_group(required=True)
+    target.add_argument("--table", help="table name, e.g. events_clean (with --version)")
+    target.add_argument(
+        "--incomplete", action="store_true", help="restore the tables of every unfinished publish (see history)"
+    )
+    rollback.add_argument("--version", type=int, help="Delta version to restore (see history --table)")
+    history = commands.add_parser(
+        "history", parents=[common], help="show the published sets (complete or not), or one table's Delta history"
+    )
+    history.add_argument("--table", help="a table's Delta history instead of the sets")
     generate = commands.add_parser("generate", parents=[common], help="write the sample world's raw files")
     generate.add_argument("--events", type=int, help="number of raw events (default: sample.events)")
     generate.add_argument("--items", type=int, help="catalogue size (default: derived from events)")
@@ -222,6 +230,19 @@ def _time_travel(args: argparse.Namespace, config: AppConfig) -> int:
     from crosssell_spark.session import get_spark
 
     lake = Lakehouse(get_spark(config), config.lakehouse)
+    if args.table is None:
+        from crosssell_spark.ops.published_sets import describe_sets, rollback_incomplete
+
+        if args.command == "rollback":
+            for done in rollback_incomplete(lake):
+                moved = ", ".join(f"{t} {a} -> {b}" for t, (a, b) in done.restored.items()) or "nothing to restore"
+                left = f"; left as is (new with that run): {', '.join(done.left)}" if done.left else ""
+                print(f"{done.stage}: incomplete run {done.run_id} rolled back: {moved}{left}")
+        print(describe_sets(lake))
+        return 0
+    if args.command == "rollback" and args.version is None:
+        print("crosssell: rollback --table needs --version", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     if not lake.exists(args.table):
         print(f"crosssell: no published table {args.table!r} under {lake.root}", file=sys.stderr)
         return EXIT_STAGE_FAILED

@@ -1,13 +1,21 @@
-"""All Delta reads and writes: table paths, write-audit-publish, audit appends, restore.
+"""All Delta reads and writes: table paths, write-audit-publish, published sets, audit appends, restore.
 
 A stage writes its result to a staging Delta table, audits the staged copy, and only then
 publishes it to the table readers use in a single Delta commit. A failure before the publish
 leaves the published table exactly as it was.
+
+A stage publishes several tables, one commit each, so a crash between them would leave readers a
+mix of runs. `published_sets` makes the stage's tables one set: a row recording each table's version
+before the stage publishes, and a row with the new versions after its last table. Until the second
+row exists the run is incomplete, and `read` serves that stage's tables at their versions before it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from delta.exceptions import (
     ConcurrentAppendException,
@@ -21,12 +29,22 @@ from delta.exceptions import (
 )
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JError
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from crosssell_spark.config import LakehouseConfig, resolve_root
-from crosssell_spark.tables import TableSpec
+from crosssell_spark.schemas import (
+    PUBLISHED_SETS_SCHEMA,
+    RECORDED_AT,
+    RUN_ID,
+    SET_PUBLISHED,
+    SET_PUBLISHING,
+    SET_STATUS,
+    STAGE,
+    TABLE_VERSIONS,
+)
+from crosssell_spark.tables import PUBLISHED_SETS, TableSpec
 
 log = logging.getLogger(__name__)
 # Delta's commit conflicts. In delta-spark's Python API each is its own subclass of PySparkException
@@ -57,6 +75,22 @@ def conform(df: DataFrame, schema: StructType) -> DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class PublishedSet:
+    """A stage's latest `published_sets` row: `complete` once its run published every table; while
+    not, `versions` are the tables' versions before that run began publishing (-1: table was new)."""
+
+    run_id: str
+    stage: str
+    status: str
+    versions: dict[str, int]
+    recorded_at: datetime
+
+    @property
+    def complete(self) -> bool:
+        return self.status != SET_PUBLISHING
+
+
 class Lakehouse:
     """Delta tables under one root (any Hadoop URI), optionally registered in a catalog database."""
 
@@ -65,6 +99,8 @@ class Lakehouse:
         self.root = resolve_root(config.root)
         self.database = config.database
         self.staging_root = f"{self.root}/{config.staging_dir}"
+        self._pins: dict[str, int] = {}
+        self._pins_at: int | None = -1  # published_sets version the pins were read at (-1: never)
 
     def path(self, table: str) -> str:
         return f"{self.root}/{table}"
@@ -73,10 +109,19 @@ class Lakehouse:
         return DeltaTable.isDeltaTable(self.spark, self.path(table))
 
     def read(self, table: str, version: int | None = None) -> DataFrame:
+        """A table at `version`; by default its latest, or, while the stage publishing it has not
+        finished its set, the version before that stage began (`pins`)."""
         reader = self.spark.read.format("delta")
+        if version is None:
+            version = self.pins().get(table)
         if version is not None:
             reader = reader.option("versionAsOf", version)
         return reader.load(self.path(table))
+
+    def read_version(self, table: str) -> int | None:
+        """The version `read(table)` serves (None: the table does not exist)."""
+        pinned = self.pins().get(table)
+        return pinned if pinned is not None else self.latest_version(table)
 
     def version(self, table: str) -> int | None:
         """Latest Delta version of a table, None when it does not exist yet."""
@@ -100,6 +145,50 @@ class Lakehouse:
 
     def history(self, table: str, limit: int = 20) -> DataFrame:
         return DeltaTable.forPath(self.spark, self.path(table)).history(limit)
+
+    # --- published sets -----------------------------------------------------------------------
+
+    def latest_sets(self) -> list[PublishedSet]:
+        """Each stage's latest `published_sets` row, in stage order of first publish."""
+        if self.latest_version(PUBLISHED_SETS.name) is None:
+            return []
+        rows = self.spark.read.format("delta").load(self.path(PUBLISHED_SETS.name)).collect()
+        latest: dict[str, PublishedSet] = {}
+        for row in sorted(rows, key=lambda r: r[RECORDED_AT]):
+            versions = {t: int(v) for t, v in row[TABLE_VERSIONS].items()}
+            latest[row[STAGE]] = PublishedSet(row[RUN_ID], row[STAGE], row[SET_STATUS], versions, row[RECORDED_AT])
+        return list(latest.values())
+
+    def pins(self) -> dict[str, int]:
+        """Tables of an incomplete set -> the version readers get (the one before that run published);
+        read again only when `published_sets` has moved (a look at its Delta log, no Spark job)."""
+        at = self.latest_version(PUBLISHED_SETS.name)
+        if at != self._pins_at:
+            incomplete = [s for s in self.latest_sets() if not s.complete]
+            self._pins = {t: v for s in incomplete for t, v in s.versions.items() if v >= 0}
+            self._pins_at = at
+            for s in incomplete:
+                log.warning(
+                    "run %s of stage %s began publishing at %s and did not finish: %s are read at their "
+                    "versions before it (%s)", s.run_id, s.stage, s.recorded_at, ", ".join(s.versions),
+                    "; `crosssell rollback --incomplete` restores them, the stage's next run replaces them",
+                )  # fmt: skip
+        return self._pins
+
+    def begin_set(self, run_id: str, stage: str, tables: Iterable[str]) -> None:
+        """Record, before `stage` publishes `tables`, each one's current version (-1: none yet)."""
+        versions = {t: self.latest_version(t) for t in tables}
+        self._record_set(run_id, stage, SET_PUBLISHING, {t: -1 if v is None else v for t, v in versions.items()})
+
+    def complete_set(self, run_id: str, stage: str, versions: Mapping[str, int], status: str = SET_PUBLISHED) -> None:
+        """The commit point of a stage's publish: from here on readers get `versions` and later."""
+        self._record_set(run_id, stage, status, dict(versions))
+
+    def _record_set(self, run_id: str, stage: str, status: str, versions: dict[str, int]) -> None:
+        self.ensure_table(PUBLISHED_SETS)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        row = self.spark.createDataFrame([(run_id, stage, status, versions, now)], PUBLISHED_SETS_SCHEMA)
+        row.write.format("delta").mode("append").save(self.path(PUBLISHED_SETS.name))
 
     # --- write-audit-publish ------------------------------------------------------------------
 
@@ -146,6 +235,10 @@ class Lakehouse:
         metrics = merge.execute().first()
         return int(metrics["num_inserted_rows"]) if metrics is not None else 0
 
+    def delete_where(self, spec: TableSpec, condition: Column) -> None:
+        """Delete the rows matching `condition` in one commit (none matching: no commit)."""
+        DeltaTable.forPath(self.spark, self.path(spec.name)).delete(condition)
+
     def export_json_lines(self, name: str, df: DataFrame) -> str:
         """Replace `<root>/_exports/<name>/` with `df` as JSON lines (one object per row)."""
         path = f"{self.root}/_exports/{name}"
@@ -182,7 +275,7 @@ class Lakehouse:
 
     def _add_new_nullable_columns(self, spec: TableSpec) -> None:
         """Evolve a table written by an older release: add the spec's new nullable columns (null in old rows)."""
-        existing = set(self.read(spec.name).columns)
+        existing = set(self.spark.read.format("delta").load(self.path(spec.name)).columns)
         added = [f for f in spec.schema.fields if f.name not in existing and f.nullable]
         if added:
             columns = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in added)

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from crosssell_spark.cleaning.stage import run_cleaning
+from crosssell_spark.cleaning import stage as cleaning
 from crosssell_spark.config import AppConfig
-from crosssell_spark.crosssell.stage import run_candidates
-from crosssell_spark.interest.stage import run_interest
+from crosssell_spark.crosssell import stage as candidates
+from crosssell_spark.interest import stage as interest
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.run import Run, StageResult
-from crosssell_spark.similarity.stage import run_similarity
+from crosssell_spark.similarity import stage as similarity
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +23,26 @@ StageFn = Callable[[SparkSession, AppConfig, Run], StageResult]
 
 # Data flows one way; run-all runs these in this order.
 STAGES: dict[str, StageFn] = {
-    "clean": run_cleaning,
-    "train-interest": run_interest,
-    "similarity": run_similarity,
-    "candidates": run_candidates,
+    cleaning.STAGE: cleaning.run_cleaning,
+    interest.STAGE: interest.run_interest,
+    similarity.STAGE: similarity.run_similarity,
+    candidates.STAGE: candidates.run_candidates,
 }
 
 
 def run_stage(name: str, spark: SparkSession, config: AppConfig, run: Run) -> StageResult:
-    """Run one stage and time it."""
+    """Run one stage and time it; say so first if any stage's last publish never finished."""
     log.info("stage %s: starting (run %s)", name, run.run_id)
     started = time.perf_counter()
+    incomplete = [s for s in Lakehouse(spark, config.lakehouse).latest_sets() if not s.complete]
+    for s in incomplete:
+        log.warning(
+            "stage %s: run %s of %s did not finish publishing (%s); %s", name, s.run_id, s.stage, ", ".join(s.versions),
+            "this run replaces them" if s.stage == name else "this run reads them as they were before it",
+        )  # fmt: skip
     result = STAGES[name](spark, config, run)
+    if incomplete:
+        result.metrics["incomplete_publishes_found"] = [f"{s.stage} {s.run_id}" for s in incomplete]
     result.seconds = time.perf_counter() - started
     log.info("stage %s: done in %.1f s, published %s", name, result.seconds, result.published)
     return result

@@ -148,6 +148,22 @@ RECONCILIATION_SCHEMA = StructType(
     ]
 )
 
+STAGE = "stage"
+SET_STATUS = "status"
+TABLE_VERSIONS = "table_versions"
+SET_PUBLISHING, SET_PUBLISHED, SET_RESTORED = "publishing", "published", "restored"
+# One row when a stage starts publishing (each table's version before it) and one when its last table
+# is in (each table's new version): a run counts as published only once its second row exists.
+PUBLISHED_SETS_SCHEMA = StructType(
+    [
+        StructField(RUN_ID, StringType(), False),
+        StructField(STAGE, StringType(), False),
+        StructField(SET_STATUS, StringType(), False),
+        StructField(TABLE_VERSIONS, MapType(StringType(), LongType(), False), False),
+        StructField(RECORDED_AT, TimestampType(), False),
+    ]
+)
+
 TABLE_NAME = "table_name"
 EXPECTATION = "expectation"
 COLUMN = "column"

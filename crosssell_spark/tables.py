@@ -28,6 +28,7 @@ from crosssell_spark.schemas import (
     ITEMS_CLEAN_SCHEMA,
     ITEMS_QUARANTINE_SCHEMA,
     PRIVACY_LEDGER_SCHEMA,
+    PUBLISHED_SETS_SCHEMA,
     RECONCILIATION_SCHEMA,
     SCORE_SOURCES,
     TABLE_NAME,
@@ -75,6 +76,11 @@ RECONCILIATION = TableSpec(
     constraints={"counts_not_negative": "rows_read >= 0 AND rows_clean >= 0 AND rows_quarantined >= 0"},
 )
 DQ_RESULTS = TableSpec("dq_results", DQ_RESULTS_SCHEMA, partition_by=(TABLE_NAME,))
+PUBLISHED_SETS = TableSpec(
+    "published_sets",
+    PUBLISHED_SETS_SCHEMA,
+    constraints={"known_status": "status IN ('publishing', 'published', 'restored')"},
+)
 
 ITEM_SIMILARITY = TableSpec(
     "item_similarity",

@@ -40,6 +40,7 @@ from crosssell_spark.tables import (
 )
 
 log = logging.getLogger(__name__)
+STAGE = "clean"
 
 
 def _reconcile(
@@ -121,9 +122,9 @@ def run_cleaning(spark: SparkSession, config: AppConfig, run: Run) -> StageResul
     gate = QualityGate(spark, config, lake, run)
     to_publish = [*catalogue, (EVENTS_CLEAN, events), (EVENTS_QUARANTINE, events_rejected)]
     reconciled = reconciliation_rows(spark, checks, run.run_id, run.started_at, day)
-    done = publish_audited(gate, to_publish, slices=slices, appends=[(RECONCILIATION, reconciled)])
+    done = publish_audited(gate, to_publish, stage=STAGE, slices=slices, appends=[(RECONCILIATION, reconciled)])
     return StageResult(
-        stage="clean",
+        stage=STAGE,
         published=done.versions,
         metrics={
             "reconciliation": [c.describe() for c in checks],

@@ -47,6 +47,7 @@ from crosssell_spark.tables import (
 )
 
 log = logging.getLogger(__name__)
+STAGE = "candidates"
 
 
 def run_candidates(spark: SparkSession, config: AppConfig, run: Run) -> StageResult:
@@ -88,7 +89,7 @@ def run_candidates(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
     lists = (ITEM_CROSS_SELL, items_staged), (USER_CROSS_SELL, users_staged)
     reports = (CROSS_SELL_GAPS, gaps_staged), (CATEGORY_EXPOSURE, exposure_staged)
     gate = QualityGate(spark, config, lake, run)
-    done = publish_audited(gate, [*lists, *reports], audited=[spec.name for spec, _ in lists])
+    done = publish_audited(gate, [*lists, *reports], stage=STAGE, audited=[spec.name for spec, _ in lists])
     exports = {}
     if cs.export_json:
         exports = {
@@ -96,7 +97,7 @@ def run_candidates(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
             for spec, key in ((ITEM_CROSS_SELL, ANCHOR_ITEM_ID), (USER_CROSS_SELL, USER_ID))
         }
     return StageResult(
-        stage="candidates",
+        stage=STAGE,
         published=done.versions,
         metrics={
             "lists_short_of_k": gap_counts,

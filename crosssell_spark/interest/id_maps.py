@@ -9,6 +9,10 @@ Two processes add users (the batch interest stage and the stream), possibly at o
 added with Delta's optimistic concurrency (`assign_ids`): one MERGE per attempt that inserts the
 planned rows only while the map is still as planned, and a fresh plan when another writer got there
 first. A failed attempt writes nothing, so ids stay unique and gap-free and no one's rows are lost.
+The stream, which adds a few users every micro-batch, takes a cheaper path (`append_ids`): a blind
+append checked afterwards in the Delta log, repaired through `assign_ids` in the rare case another
+writer's ids landed first. A MERGE that read the map before such an append fails with a Delta
+conflict, so the batch never commits over it.
 """
 
 from __future__ import annotations
@@ -200,6 +204,58 @@ def assign_ids(
         retries.append(why)
         log.warning("%s: %d new ids not committed (%s); attempt %d of %d", spec.name, plan.size, why, attempt, attempts)
     raise IdContentionError(f"{spec.name}: new ids not committed in {attempts} attempts: {retries}")
+
+
+def append_ids(
+    lake: Lakehouse,
+    spec: TableSpec,
+    plan: NewIds,
+    key: str,
+    idx: str,
+    run_id: str,
+    append: Callable[[DataFrame], object],
+) -> AssignedIds:
+    """Commit `plan` (rows first-seen by `run_id`) by a blind `append`, then make sure no other writer's
+    ids clash with it.
+
+    When the map's latest version is the plan's plus one, that one commit is this append and nothing
+    can clash: the check costs one look at the Delta log, no Spark job. Otherwise another writer
+    committed in between; rows sharing a key or an id with the plan are looked for, and only if there
+    are any are this run's rows deleted and the keys assigned again (`assign_ids`, which keeps ids the
+    other writer gave). Readers of the latest version may see the clash until then (the batch stage
+    reads the version it committed). `retries` says whether that happened.
+    """
+    append(plan.rows)
+    version = lake.latest_version(spec.name)
+    assert version is not None, f"{spec.name} missing right after an append"
+    if plan.version is not None and version == plan.version + 1:
+        return AssignedIds(plan, version, [])
+    clashes = lake.read(spec.name, version).transform(clashing_rows(plan.rows, key, idx, run_id)).count()
+    if clashes == 0:
+        return AssignedIds(plan, version, [])
+    why = f"{clashes} rows of another writer share a key or an id with the {plan.size} appended"
+    log.warning("%s: %s; assigning them again", spec.name, why)
+    for attempt in range(1, ID_COMMIT_ATTEMPTS + 1):
+        try:
+            lake.delete_where(spec, F.col(FIRST_RUN_ID) == F.lit(run_id))
+            break
+        except DELTA_CONFLICTS:
+            if attempt == ID_COMMIT_ATTEMPTS:
+                raise
+    assigned = assign_ids(lake, spec, plan.rows.select(key), key, idx, run_id)
+    return AssignedIds(assigned.written, assigned.version, [why, *assigned.retries])
+
+
+def clashing_rows(planned: DataFrame, key: str, idx: str, run_id: str) -> Callable[[DataFrame], DataFrame]:
+    """An id map -> the rows of writers other than `run_id` that share a key or an id with `planned`."""
+
+    def transform(table: DataFrame) -> DataFrame:
+        others = table.where(F.col(FIRST_RUN_ID) != F.lit(run_id))
+        same_key = others.join(planned.select(key), key, "left_semi")
+        same_idx = others.join(planned.select(idx), idx, "left_semi")
+        return same_key.unionByName(same_idx).distinct()
+
+    return transform
 
 
 def _insert(lake: Lakehouse, spec: TableSpec, plan: NewIds, key: str, idx: str) -> bool:

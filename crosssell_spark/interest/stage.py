@@ -253,7 +253,7 @@ def run_interest(spark: SparkSession, config: AppConfig, run: Run) -> StageResul
     ]  # user_id_map is not among them: its new rows were audited and committed before training
     sources = {r[SCORE_SOURCE]: int(r["count"]) for r in interest.groupBy(SCORE_SOURCE).count().collect()}
     model_run = _run_row(spark, run, folder, params, stats, tuning)
-    done = publish_audited(gate, staged, appends=[(INTEREST_MODEL_RUNS, model_run)])
+    done = publish_audited(gate, staged, stage=STAGE, appends=[(INTEREST_MODEL_RUNS, model_run)])
     mark_latest(spark, lake.root, run.run_id)
     outcomes = map_outcomes + done.outcomes
     published = {USER_ID_MAP.name: user_map_version, **done.versions}

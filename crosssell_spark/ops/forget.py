@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from crosssell_spark.config import AppConfig
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.ops.maintenance import vacuum
+from crosssell_spark.ops.published_sets import rollback_incomplete
 from crosssell_spark.privacy.pseudonym import pseudonym, require_key
 from crosssell_spark.run import Run
 from crosssell_spark.schemas import (
@@ -119,6 +120,9 @@ def forget_users(spark: SparkSession, config: AppConfig, run: Run, user_ids: lis
         alias = pseudonym(key, raw)
         owner[raw], owner[alias] = alias, alias
     report = ForgetReport(run.run_id, list(dict.fromkeys(owner.values())))
+    # an unfinished publish keeps readers on older versions, which the deletes below would not reach
+    for done in rollback_incomplete(lake):
+        log.warning("forget: rolled back the unfinished publish of %s run %s first", done.stage, done.run_id)
     values = sorted(owner)
     mapping = F.create_map(*[F.lit(v) for pair in owner.items() for v in pair])
 

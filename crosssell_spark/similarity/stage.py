@@ -37,6 +37,7 @@ from crosssell_spark.similarity.tokens import DOC_SHARE, TOKEN, content_features
 from crosssell_spark.tables import CATEGORY_AFFINITY, EVENTS_CLEAN, ITEM_SIMILARITY, ITEMS_CLEAN, PRIVACY_LEDGER
 
 log = logging.getLogger(__name__)
+STAGE = "similarity"
 STOP_WORDS_REPORTED = 20
 CONTENT_PAIRS_SCHEMA = f"{ITEM_A} string, {ITEM_B} string, {CATEGORY_A} string, {CATEGORY_B} string, {JACCARD} double"
 
@@ -114,7 +115,7 @@ def run_similarity(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
     if dp is not None:  # the epsilon this run spent, per table
         ledger = [(PRIVACY_LEDGER, dp.ledger_rows(spark, run.run_id, run.started_at, [s.name for s, _ in staged]))]
     gate = QualityGate(spark, config, lake, run)
-    done = publish_audited(gate, staged, appends=ledger)
+    done = publish_audited(gate, staged, stage=STAGE, appends=ledger)
     metrics |= {"quality": quality_summary(done.outcomes), "data_docs": gate.data_docs_index}
     log.info("similarity: %s", metrics)
-    return StageResult(stage="similarity", published=done.versions, metrics=metrics)
+    return StageResult(stage=STAGE, published=done.versions, metrics=metrics)

@@ -10,9 +10,9 @@ are what the latency is about); then the quarantine, the reconciliation (counted
 land, so the audit stays exact on a replay), the events MERGE, new user ids, user_factors and
 user_category_interest.
 
-New user ids go in by `assign_ids` (a guarded MERGE), as the batch interest stage adds its own: when
-the stage got there first, the ids are planned again and this batch's user_factors rows take the
-ids actually written.
+New user ids go in by `append_ids` (an append checked in the Delta log) while the batch interest
+stage adds its own by a guarded MERGE: when the stage's ids landed first and clash, they are
+assigned again and this batch's user_factors rows take the ids actually written.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from crosssell_spark.cleaning.reconciliation import (
     reconciliation_rows,
 )
 from crosssell_spark.config import AppConfig
-from crosssell_spark.interest.id_maps import NewIds, assign_ids, first_seen_rows
+from crosssell_spark.interest.id_maps import NewIds, append_ids, first_seen_rows
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.privacy.pseudonym import pseudonymise_ids
 from crosssell_spark.schemas import (
@@ -142,12 +142,13 @@ class StreamBatchWriter:
         copy.committed(before, self.lake.latest_version(table), rows)
 
     def _add_user_ids(self, plan: NewIds, first_seen: pd.DataFrame, run_id: str, written_ids: dict[str, int]) -> None:
-        """Commit the first-seen users' ids (`assign_ids`). When the batch stage added users first, the
-        ids are planned again: `written_ids` gets those that changed (for this batch's user_factors
-        rows) and the driver's copy is let go; else the copy moves along with the commit."""
+        """Commit the first-seen users' ids (`append_ids`: an append, idempotent by content, checked
+        in the Delta log). When the batch stage's ids clash with them, they are assigned again:
+        `written_ids` gets those that changed (for this batch's user_factors rows) and the driver's
+        copy is let go; else the copy moves along with the commit."""
         self.sink.ensure(USER_ID_MAP)
-        keys = plan.rows.select(USER_ID)
-        assigned = assign_ids(self.lake, USER_ID_MAP, keys, USER_ID, USER_IDX, run_id, planned=plan)
+        append = partial(self.sink.append_untracked, USER_ID_MAP)
+        assigned = append_ids(self.lake, USER_ID_MAP, plan, USER_ID, USER_IDX, run_id, append)
         if not assigned.retries:
             if self.cached_state:
                 self.user_ids.committed(plan.version, assigned.version, first_seen)
@@ -280,7 +281,7 @@ class StreamBatchWriter:
         recently = time.time() - self._context_checked < self.config.streaming.context_check_seconds
         if self.context is not None and recently:
             return self.context
-        version = self.lake.version(ITEM_FACTORS.name)
+        version = self.lake.read_version(ITEM_FACTORS.name)
         self._context_checked = time.time()
         if self.context is None or self.context.item_factors_version != version:
             if self.context is not None:

@@ -106,7 +106,7 @@ class RefreshContext:
         if missing:
             raise RuntimeError(f"streaming refresh needs a batch run first; missing tables {missing}")
         cfg, level = config.interest, config.categories.cross_level
-        version = int(lake.version(ITEM_FACTORS.name) or 0)
+        version = int(lake.read_version(ITEM_FACTORS.name) or 0)
         item_factors = lake.read(ITEM_FACTORS.name, version).select(ITEM_ID, FEATURES, FACTOR_SOURCE, "history_users")
         local = _to_pandas(item_factors.select(ITEM_ID, FEATURES, FACTOR_SOURCE))
         factors = np.stack(local[FEATURES].to_numpy()).astype(np.float32)

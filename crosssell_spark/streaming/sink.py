@@ -75,6 +75,13 @@ class DeltaSink:
         writer = writer.option("txnAppId", self.app_id).option("txnVersion", batch_id)
         with_retry(lambda: writer.save(self.lake.path(spec.name)), spec.name)
 
+    def append_untracked(self, spec: TableSpec, df: DataFrame) -> None:
+        """Append `df` without a Delta transaction id, for writes whose replay finds its own rows and
+        adds none (new user ids): reading a table's txn versions costs a state reconstruction."""
+        self.ensure(spec)
+        writer = conform(df, spec.schema).write.format("delta").mode("append")
+        with_retry(lambda: writer.save(self.lake.path(spec.name)), spec.name)
+
     def replace_users(
         self,
         spec: TableSpec,

@@ -22,7 +22,9 @@ from crosssell_spark.config import AppConfig
 from crosssell_spark.interest.id_maps import (
     AssignedIds,
     NewIds,
+    append_ids,
     assign_ids,
+    clashing_rows,
     first_seen_rows,
     plan_new_ids,
     relabel_ids,
@@ -71,6 +73,15 @@ def assign(
     return assign_ids(lake, USER_ID_MAP, user_keys, USER_ID, USER_IDX, run_id, planned=planned, validate=validate)
 
 
+def stream_append(lake: Lakehouse, plan: NewIds, run_id: str) -> AssignedIds:
+    """The stream's path: a blind append of its plan, checked in the Delta log afterwards."""
+
+    def append(rows: DataFrame) -> None:
+        rows.write.format("delta").mode("append").save(lake.path(USER_ID_MAP.name))
+
+    return append_ids(lake, USER_ID_MAP, plan, USER_ID, USER_IDX, run_id, append)
+
+
 def id_map(lake: Lakehouse) -> dict[str, tuple[int, str]]:
     """user -> (user_idx, first_run_id); fails if any user has two rows or two users share an id."""
     rows = lake.read(USER_ID_MAP.name).collect()
@@ -99,7 +110,62 @@ def test_relabel_ids_changes_only_the_users_given(spark):
     assert relabelled.schema == rows.schema
 
 
+def test_clashing_rows_are_other_writers_rows_sharing_a_key_or_an_id(spark):
+    table = spark.createDataFrame(
+        [("U1", 1, "r"), ("U-both", 2, "batch"), ("U-b", 3, "batch"), ("U-both", 2, "s"), ("U-s", 3, "s")],
+        USER_ID_MAP_SCHEMA,
+    )
+    planned = spark.createDataFrame([("U-both", 2, "s"), ("U-s", 3, "s")], USER_ID_MAP_SCHEMA)
+    clashes = table.transform(clashing_rows(planned, USER_ID, USER_IDX, "s")).collect()
+    assert sorted((r[USER_ID], r[USER_IDX]) for r in clashes) == [("U-b", 3), ("U-both", 2)]
+    alone = table.where(F.col(FIRST_RUN_ID) != "batch")
+    assert alone.transform(clashing_rows(planned, USER_ID, USER_IDX, "s")).count() == 0
+
+
 # --- two writers on one Delta table -------------------------------------------------------------
+
+
+def test_a_stream_append_no_one_interleaved_with_is_checked_in_the_log_alone(spark, config_factory):
+    lake = published_map(spark, config_factory, "U1", "U2")
+    version = lake.latest_version(USER_ID_MAP.name)
+    assert version is not None
+    result = stream_append(lake, stream_plan(lake, ["U1", "U-s"], "stream-1"), "stream-1")
+    assert result.retries == [] and result.version == version + 1
+    assert id_map(lake) == {"U1": (1, "published"), "U2": (2, "published"), "U-s": (3, "stream-1")}
+
+
+def test_a_stream_append_after_an_unrelated_commit_stands(spark, config_factory):
+    lake = published_map(spark, config_factory, "U1", "U2")
+    plan = stream_plan(lake, ["U-s"], "stream-2")
+    lake.delete_where(USER_ID_MAP, F.col(USER_ID) == "U1")  # e.g. `forget`: a commit that adds no id
+
+    result = stream_append(lake, plan, "stream-2")
+
+    assert result.retries == [] and result.written is plan
+    rows = {r[USER_ID]: r[USER_IDX] for r in lake.read(USER_ID_MAP.name).collect()}
+    assert rows == {"U2": 2, "U-s": 3}
+
+
+def test_a_stream_append_landing_after_a_batch_commit_is_assigned_again(spark, config_factory):
+    lake = published_map(spark, config_factory, "U1", "U2", "U3")
+    version = lake.latest_version(USER_ID_MAP.name)
+    assert version is not None
+    stream = stream_plan(lake, ["U-both", "U-new"], "stream-3")
+    assert assign(lake, ["U-both", "U-batch"], "batch-1").retries == []  # the batch commits first
+
+    result = stream_append(lake, stream, "stream-3")
+
+    assert len(result.retries) == 1 and "share a key or an id" in result.retries[0]
+    assert result.written.start == 5 and result.written.size == 1
+    assert id_map(lake) == {
+        "U1": (1, "published"),
+        "U2": (2, "published"),
+        "U3": (3, "published"),
+        "U-batch": (4, "batch-1"),
+        "U-both": (5, "batch-1"),  # the stream takes the batch's id for the user both saw
+        "U-new": (6, "stream-3"),
+    }
+    assert result.version == lake.latest_version(USER_ID_MAP.name)
 
 
 def test_stream_ids_planned_before_a_batch_commit_are_planned_again(spark, config_factory):
@@ -150,7 +216,10 @@ def test_batch_ids_outdated_while_being_audited_are_planned_again(spark, config_
     }
 
 
-def test_a_commit_landing_during_the_merge_is_refused_by_delta_and_retried(spark, config_factory, tmp_path: Path):
+@pytest.mark.parametrize("other_writer", ["stream append", "guarded merge"])
+def test_a_commit_landing_during_the_merge_is_refused_by_delta_and_retried(
+    spark, config_factory, tmp_path: Path, other_writer: str
+):
     lake = published_map(spark, config_factory, "U1")
     entered, release = str(tmp_path / "merge-has-read"), str(tmp_path / "other-writer-done")
 
@@ -183,7 +252,10 @@ def test_a_commit_landing_during_the_merge_is_refused_by_delta_and_retried(spark
         while not os.path.exists(entered) and thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert os.path.exists(entered), f"the MERGE never evaluated its source: {outcome}"
-        assert assign(lake, ["U-early"], "stream-8").retries == []  # commits while the MERGE is held
+        if other_writer == "stream append":  # commits while the MERGE is held
+            assert stream_append(lake, stream_plan(lake, ["U-early"], "stream-8"), "stream-8").retries == []
+        else:
+            assert assign(lake, ["U-early"], "stream-8").retries == []
     finally:
         Path(release).touch()
         thread.join(BARRIER_SECONDS)
