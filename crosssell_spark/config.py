@@ -357,7 +357,8 @@ class EvaluationConfig(_Section):
     min_basket_categories: int = Field(ge=2)  # anchor task: a held-out basket spans at least this many categories
     max_anchor_queries: int | None = Field(default=None, ge=1)  # seeded sample of (basket, anchor) queries; None: all
     popularity_pool: int = Field(ge=0)  # global popularity baseline: the k + pool most bought items, minus owned
-    cooccurrence_neighbours: int = Field(ge=1)  # co-occurrence baseline: neighbours kept per item
+    cooccurrence_neighbours: int = Field(ge=1)  # co-occurrence and SAR baselines: neighbours kept per item
+    sar_half_life_days: float = Field(default=30.0, gt=0)  # SAR baseline: an event this many days old counts half
     seed: int
     root: str | None = None  # training lakehouses and reports; None: <lakehouse.root>/_evaluation
 

@@ -10,6 +10,8 @@ Every baseline takes `keys` (key, excluded_categories, excluded_items) from a ta
                          the pipeline's privacy floor
     als                  plain ALS: the items nearest to the anchor's factors (cosine) or with the
                          highest preference for the user (dot product), eligible categories only
+    sar                  Microsoft Recommenders' SAR (`sar.py`): Jaccard over distinct buyers under the
+                         same minimum crowd, times a time-decayed user affinity, eligible categories only
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from crosssell_spark.evaluation.tasks import BASKET, EXCLUDED_CATEGORIES, EXCLUD
 from crosssell_spark.schemas import CO_BASKETS, CO_USERS, FEATURES, ITEM_CATEGORY, ITEM_ID, RANK, SCORE, USER_ID
 
 USERS = "users"
-POPULARITY, POPULARITY_ELIGIBLE, COOCCURRENCE, COOCCURRENCE_FLOOR, ALS, PIPELINE = (
-    "popularity", "popularity_eligible", "cooccurrence", "cooccurrence_floor", "als", "pipeline",
+POPULARITY, POPULARITY_ELIGIBLE, COOCCURRENCE, COOCCURRENCE_FLOOR, ALS, SAR, PIPELINE = (
+    "popularity", "popularity_eligible", "cooccurrence", "cooccurrence_floor", "als", "sar", "pipeline",
 )  # fmt: skip
-BASELINES = (POPULARITY, POPULARITY_ELIGIBLE, COOCCURRENCE, COOCCURRENCE_FLOOR, ALS)
+BASELINES = (POPULARITY, POPULARITY_ELIGIBLE, COOCCURRENCE, COOCCURRENCE_FLOOR, ALS, SAR)
 RECS_SCHEMA = StructType(
     [
         StructField(KEY, StringType(), False),

@@ -30,6 +30,7 @@ from crosssell_spark.config import AppConfig
 from crosssell_spark.crosssell.signals import item_attributes
 from crosssell_spark.evaluation import baselines as B
 from crosssell_spark.evaluation import metrics as M
+from crosssell_spark.evaluation import sar as S
 from crosssell_spark.evaluation.report import ReportInputs, write_report
 from crosssell_spark.evaluation.split import before, cut_from, from_cut, last_event_date
 from crosssell_spark.evaluation.tasks import (
@@ -205,8 +206,14 @@ def score_all(
     popularity = lake.stage_intermediate("eval_item_users", B.item_users(lines), run.run_id)
     pairs = lake.stage_intermediate("eval_cooccurrence_pairs", B.cooccurrence_pairs(lines), run.run_id)
     neighbours = B.cooccurrence_neighbours(pairs, cfg.cooccurrence_neighbours)
-    neighbours_floor = B.cooccurrence_neighbours(
-        pairs, cfg.cooccurrence_neighbours, config.similarity.cooccurrence.min_users
+    min_users = config.similarity.cooccurrence.min_users
+    neighbours_floor = B.cooccurrence_neighbours(pairs, cfg.cooccurrence_neighbours, min_users)
+    sar_items = (  # staged once for every task, and only when SAR is scored
+        lake.stage_intermediate(
+            "eval_sar_similarity", S.sar_similarity(lines, min_users, cfg.cooccurrence_neighbours), run.run_id
+        )
+        if methods is None or B.SAR in methods
+        else None
     )
     item_users = popularity.select(ITEM_ID, F.col(B.USERS).alias("users"))
     buyers = popularity.agg(F.countDistinct(ITEM_ID)).first()  # guards an empty training side
@@ -225,6 +232,9 @@ def score_all(
         "user": train_lake.read(USER_FACTORS.name).select(F.col(USER_ID).alias(KEY), FEATURES),
     }
     seeds_user = lines.select(F.col(USER_ID).alias(KEY), ITEM_ID).distinct()
+    affinity_user = S.user_affinity(training, config.interest.event_weights, cfg.sar_half_life_days, cut).select(
+        F.col(USER_ID).alias(KEY), ITEM_ID, S.AFFINITY
+    )
     served = (ITEM_ID, ITEM_CATEGORY, RANK, SCORE)
     lists = {
         "anchor": train_lake.read(ITEM_CROSS_SELL.name).select(F.col(ANCHOR_ITEM_ID).alias(KEY), *served),
@@ -256,6 +266,9 @@ def score_all(
             B.COOCCURRENCE_FLOOR: B.cooccurrence(keys, seeds, neighbours_floor, k),
             B.ALS: B.als_top_k(keys, vectors[kind], als_items, k, cosine=kind == "anchor"),
         }
+        if sar_items is not None:
+            affinity = affinity_user if kind == "user" else S.anchor_affinity(keys)
+            candidates[B.SAR] = S.sar_top_k(keys, affinity, sar_items, k)
         task_sizes[task.name] = {"queries": task.queries.count(), "keys": keys.count(), "relevant": task.truth.count()}
         log.info("evaluate: task %s %s", task.name, task_sizes[task.name])
         for method, recs in candidates.items():

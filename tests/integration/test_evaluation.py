@@ -17,7 +17,7 @@ from crosssell_spark.run import Run, StageResult
 from crosssell_spark.tables import EVALUATION, EVENTS_CLEAN, INTEREST_MODEL_RUNS, ITEM_CROSS_SELL, USER_ID_MAP
 from tests.conftest import PROJECT_ROOT, PipelineRun
 
-METHODS = {"pipeline", "popularity", "popularity_eligible", "cooccurrence", "cooccurrence_floor", "als"}
+METHODS = {"pipeline", "popularity", "popularity_eligible", "cooccurrence", "cooccurrence_floor", "als", "sar"}
 TASKS = {"anchor", "user", "planted_content", "planted_behavioural"}
 
 pytestmark = [pytest.mark.integration, pytest.mark.minutes(7)]
