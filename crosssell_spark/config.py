@@ -329,13 +329,41 @@ class UserListConfig(_Section):
     interest_categories: int = Field(ge=1)  # candidate categories drawn from the interest graph per user
     items_per_category: int = Field(ge=1)  # most popular items taken from each of those categories
     recent_anchors: int = Field(ge=0)  # the user's latest purchases whose neighbours become candidates
+    popular_items: int = Field(ge=0)  # the most popular items overall, kept where the category rule allows
 
 
 class ItemListConfig(_Section):
     weights: ItemListWeights
+    als_neighbours: int = Field(ge=0)  # the anchor's nearest items of other categories by ALS cosine (0: none)
     affinity_categories: int = Field(ge=1)  # fallback: top affine categories of the anchor's category ...
     items_per_category: int = Field(ge=1)  # ... and their most popular items
     popular_fallback_items: int = Field(ge=1)  # last resort: globally popular items of other categories
+
+
+class RankerModelConfig(_Section):
+    """LightGBM settings of the learnt ranker (deterministic, one thread)."""
+
+    objective: Literal["lambdarank", "binary"]  # lambdarank: learn each list's order; binary: P(taken) per row
+    num_trees: int = Field(ge=1)
+    learning_rate: float = Field(gt=0, le=1)
+    num_leaves: int = Field(ge=2)
+    min_data_in_leaf: int = Field(ge=1)
+
+
+class RankerConfig(_Section):
+    """train-ranker: hold out the newest baskets, rebuild the signals from the rest, learn which
+    candidates were taken, and keep the learnt score only where it beats the weights and popularity."""
+
+    enabled: bool  # false: lists are scored by the configured weights
+    label_window: Literal["share", "days", "last_basket"]  # which newest baskets are labels (training.label_split)
+    label_share: float = Field(gt=0, lt=1)  # with label_window=share: this share of all baskets, newest first
+    label_days: int = Field(ge=1)  # with label_window=days: the final N calendar days
+    max_keys: int = Field(ge=1)  # labelled keys (anchor items; shoppers) sampled per list kind
+    validation_share: float = Field(gt=0, lt=1)  # share of those keys held back for the guard
+    min_positives: int = Field(ge=1)  # fewer labelled positives in training: no model, configured weights
+    ablation: bool = False  # also refit without each feature group and candidate source (crosssell evaluate: on)
+    seed: int
+    model: RankerModelConfig
 
 
 class CrossSellConfig(_Section):
@@ -343,6 +371,7 @@ class CrossSellConfig(_Section):
     rules: StrategyRules
     item: ItemListConfig
     user: UserListConfig
+    ranker: RankerConfig
     balance_strength: float = Field(ge=0)  # 0: off; >0 divides scores by category share^strength
     export_json: bool  # also write JSON-lines serving exports under <root>/_exports
 
@@ -360,6 +389,7 @@ class EvaluationConfig(_Section):
     cooccurrence_neighbours: int = Field(ge=1)  # co-occurrence and SAR baselines: neighbours kept per item
     sar_half_life_days: float = Field(default=30.0, gt=0)  # SAR baseline: an event this many days old counts half
     seed: int
+    ablation: bool = True  # the training run's ranker also reports each feature group and source dropped in turn
     root: str | None = None  # training lakehouses and reports; None: <lakehouse.root>/_evaluation
 
 

@@ -14,6 +14,7 @@ from crosssell_spark.config import AppConfig
 from crosssell_spark.crosssell import stage as candidates
 from crosssell_spark.interest import stage as interest
 from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.ranking import stage as ranking
 from crosssell_spark.run import Run, StageResult
 from crosssell_spark.similarity import stage as similarity
 
@@ -26,6 +27,7 @@ STAGES: dict[str, StageFn] = {
     cleaning.STAGE: cleaning.run_cleaning,
     interest.STAGE: interest.run_interest,
     similarity.STAGE: similarity.run_similarity,
+    ranking.STAGE: ranking.run_ranker,
     candidates.STAGE: candidates.run_candidates,
 }
 

@@ -350,6 +350,40 @@ INTEREST_MODEL_RUNS_SCHEMA = StructType(
     ]
 )
 
+LIST_TYPE = "list_type"  # item | user
+# ranker_runs: one row per run and list kind (item | user) of the train-ranker stage
+SCORER = "scorer"  # what scores the lists: learnt | configured | popularity (lists.SCORERS)
+SCORER_REASON = "scorer_reason"  # why the guard chose it, in words
+LABEL_WINDOW = "label_window"  # how the labels were held out: last_basket | days
+TRAIN_KEYS = "train_keys"
+TRAIN_ROWS = "train_rows"
+TRAIN_POSITIVES = "train_positives"
+VALIDATION_KEYS = "validation_keys"
+QUALITY_JSON = "quality_json"  # HitRate@k and NDCG@k of each scorer on the validation keys
+IMPORTANCES_JSON = "importances_json"  # each feature's share of the split gain
+MODEL_TEXT = "model_text"  # the LightGBM model as text; null when no model was fitted
+ABLATION_JSON = "ablation_json"  # validation figures without each feature group / candidate source, or null
+RANKER_RUNS_SCHEMA = StructType(
+    [
+        StructField(RUN_ID, StringType(), False),
+        StructField(TRAINED_AT, TimestampType(), False),
+        StructField(LIST_TYPE, StringType(), False),
+        StructField(SCORER, StringType(), False),
+        StructField(SCORER_REASON, StringType(), False),
+        StructField(LABEL_WINDOW, StringType(), False),
+        StructField(TRAIN_KEYS, LongType(), False),
+        StructField(TRAIN_ROWS, LongType(), False),
+        StructField(TRAIN_POSITIVES, LongType(), False),
+        StructField(VALIDATION_KEYS, LongType(), False),
+        StructField(TRAINING_SECONDS, DoubleType(), False),
+        StructField(QUALITY_JSON, StringType(), True),
+        StructField(IMPORTANCES_JSON, StringType(), True),
+        StructField(PARAMS_JSON, StringType(), False),
+        StructField(MODEL_TEXT, StringType(), True),
+        StructField(ABLATION_JSON, StringType(), True),
+    ]
+)
+
 # --- cross-sell outputs ---------------------------------------------------------------------------
 ANCHOR_ITEM_ID = "anchor_item_id"
 ANCHOR_CATEGORY = "anchor_category"
@@ -379,7 +413,8 @@ SOURCE_PRIORITY = "source_priority"  # evidence tier of the source (lower is bet
 IS_OWNED = "is_owned"  # user lists: the user bought the item within rules.exclude_owned_days
 # values of the `source` column: where a candidate came from
 NEIGHBOUR, BASKET, INTEREST, AFFINITY, POPULAR = "neighbour", "basket", "interest", "category_affinity", "popular"
-CROSS_SELL_SOURCES = (NEIGHBOUR, BASKET, INTEREST, AFFINITY, POPULAR)
+ALS_NEIGHBOUR = "als_neighbour"  # an item whose ALS factors are nearest the anchor's (bought by the same shoppers)
+CROSS_SELL_SOURCES = (NEIGHBOUR, BASKET, INTEREST, ALS_NEIGHBOUR, AFFINITY, POPULAR)
 
 ITEM_CROSS_SELL_SCHEMA = StructType(
     [
@@ -424,7 +459,6 @@ USER_CROSS_SELL_SCHEMA = StructType(
     ]
 )
 
-LIST_TYPE = "list_type"  # item | user
 LIST_KEY = "list_key"  # the anchor item or user
 ITEMS_FOUND = "items_found"
 LIST_STATUS = "status"  # full | partial | empty

@@ -29,6 +29,7 @@ from crosssell_spark.schemas import (
     ITEMS_QUARANTINE_SCHEMA,
     PRIVACY_LEDGER_SCHEMA,
     PUBLISHED_SETS_SCHEMA,
+    RANKER_RUNS_SCHEMA,
     RECONCILIATION_SCHEMA,
     SCORE_SOURCES,
     TABLE_NAME,
@@ -151,6 +152,15 @@ INTEREST_MODEL_RUNS = TableSpec(
         "sizes_not_negative": "n_users >= 0 AND n_items >= 0 AND n_interactions >= 0",
         "time_not_negative": "training_seconds >= 0",
         "density_in_unit_range": "density >= 0 AND density <= 1",
+    },
+)
+RANKER_RUNS = TableSpec(
+    "ranker_runs",
+    RANKER_RUNS_SCHEMA,
+    constraints={
+        "known_scorer": "scorer IN ('learnt', 'configured', 'popularity')",
+        "learnt_has_a_model": "scorer <> 'learnt' OR model_text IS NOT NULL",
+        "counts_not_negative": "train_rows >= 0 AND train_positives >= 0 AND validation_keys >= 0",
     },
 )
 

@@ -25,6 +25,7 @@ JOBS = {
     "clean": "clean.py",
     "train-interest": "train_interest.py",
     "similarity": "similarity.py",
+    "train-ranker": "train_ranker.py",
     "candidates": "candidates.py",
     "run-all": "run_all.py",
     "maintain": "maintain.py",
@@ -32,7 +33,7 @@ JOBS = {
     "stream": "stream.py",
     "forget": "forget.py",
 }
-SCHEDULED_JOBS = ("clean", "train-interest", "similarity", "candidates", "run-all", "maintain")  # take --run-date
+SCHEDULED_JOBS = ("clean", "train-interest", "similarity", "train-ranker", "candidates", "run-all", "maintain")  # take --run-date
 
 
 def wheel_name(version: str) -> str:

@@ -5,11 +5,12 @@ the streaming refresh. Each builds a candidate frame its own way (`candidates.py
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
@@ -25,7 +26,8 @@ from crosssell_spark.crosssell.candidates_local import (
     user_candidate_features_local,
     user_candidates_local,
 )
-from crosssell_spark.crosssell.lists import WITHHELD, ListSpec, finish, finish_in_spark, to_rows
+from crosssell_spark.crosssell.lists import CONFIGURED, LEARNT, WITHHELD, ListSpec, finish, finish_in_spark, to_rows
+from crosssell_spark.crosssell.ranker import Ranker
 from crosssell_spark.crosssell.signals import category_names, category_shares, purchases_within
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.schemas import (
@@ -35,14 +37,26 @@ from crosssell_spark.schemas import (
     EVENT_TYPE,
     ITEM_CATEGORY,
     ITEM_ID,
+    LIST_TYPE,
+    MODEL_TEXT,
     PURCHASE,
     REFRESH_BATCH,
     REFRESHED_AT,
     RUN_ID,
+    SCORER,
+    TRAINED_AT,
     USER_ID,
 )
-from crosssell_spark.tables import CATEGORIES, ITEM_CROSS_SELL, ITEM_FACTORS, ITEM_SIMILARITY, USER_CROSS_SELL
+from crosssell_spark.tables import (
+    CATEGORIES,
+    ITEM_CROSS_SELL,
+    ITEM_FACTORS,
+    ITEM_SIMILARITY,
+    RANKER_RUNS,
+    USER_CROSS_SELL,
+)
 
+log = logging.getLogger(__name__)
 LIST_COLUMNS = {  # a list table's columns before the run columns
     name: StructType([f for f in spec.schema.fields if f.name not in (RUN_ID, REFRESHED_AT, REFRESH_BATCH)])
     for name, spec in ((ITEM_CROSS_SELL.name, ITEM_CROSS_SELL), (USER_CROSS_SELL.name, USER_CROSS_SELL))
@@ -60,6 +74,38 @@ class ListInputs:
     shares: pd.DataFrame  # item_category, category_share
     names: pd.DataFrame  # item_category, category_name
     buckets: int  # pandas calls of the list tail (keys are hashed into this many buckets)
+    item_spec: ListSpec  # how item lists are scored (`scored_specs`)
+    user_spec: ListSpec  # how user lists are scored
+
+
+ITEM_LISTS, USER_LISTS = "item", "user"  # ranker_runs.list_type
+
+
+def scored_specs(lake: Lakehouse, cs: CrossSellConfig) -> tuple[ListSpec, ListSpec]:
+    """(item, user) list specs scored as the newest ranker_runs row of each list type says: the learnt
+    model, the configured weights or popularity alone; the configured weights where no row exists or
+    `crosssell.ranker.enabled` is false."""
+    specs = {ITEM_LISTS: ListSpec.items(cs), USER_LISTS: ListSpec.users(cs)}
+    chosen = {kind: spec.scored_by(CONFIGURED) for kind, spec in specs.items()}
+    if cs.ranker.enabled and lake.exists(RANKER_RUNS.name):
+        newest = Window.partitionBy(LIST_TYPE).orderBy(F.col(TRAINED_AT).desc(), F.col(RUN_ID).desc())
+        rows = (
+            lake.read(RANKER_RUNS.name)
+            .withColumn("_r", F.row_number().over(newest))
+            .where(F.col("_r") == 1)
+            .select(LIST_TYPE, SCORER, MODEL_TEXT)
+            .collect()
+        )
+        for row in rows:
+            ranker = Ranker(row[MODEL_TEXT]) if row[MODEL_TEXT] is not None else None
+            if row[LIST_TYPE] not in specs:
+                continue
+            if row[SCORER] == LEARNT and ranker is not None and not ranker.compatible:
+                log.warning("%s lists: the newest ranker was fitted on other features; run train-ranker again. "
+                            "Scored by configured until then", row[LIST_TYPE])  # fmt: skip
+                continue
+            chosen[row[LIST_TYPE]] = specs[row[LIST_TYPE]].scored_by(row[SCORER], ranker)
+    return chosen[ITEM_LISTS], chosen[USER_LISTS]
 
 
 def _lists(features: DataFrame, spec: ListSpec, inputs: ListInputs, table: str) -> DataFrame:
@@ -76,10 +122,12 @@ def build_item_lists(cs: CrossSellConfig, inputs: ListInputs, affinity: DataFram
     anchors = inputs.attributes.select(
         F.col(ITEM_ID).alias(ANCHOR_ITEM_ID), F.col(ITEM_CATEGORY).alias(ANCHOR_CATEGORY)
     )
-    features = item_candidates(anchors, inputs.similarity, affinity, inputs.popularity, cs.item).transform(
+    features = item_candidates(
+        anchors, inputs.similarity, affinity, inputs.popularity, inputs.item_factors, cs.item
+    ).transform(
         lambda c: item_candidate_features(c, inputs.attributes, inputs.popularity, affinity, inputs.item_factors)
     )
-    return _lists(features, ListSpec.items(cs), inputs, ITEM_CROSS_SELL.name)
+    return _lists(features, inputs.item_spec, inputs, ITEM_CROSS_SELL.name)
 
 
 def build_user_lists(
@@ -95,19 +143,20 @@ def build_user_lists(
     purchases = events.filter(F.col(EVENT_TYPE) == PURCHASE).select(USER_ID, ITEM_ID, EVENT_TS)
     owned = purchases_within(events, cs.rules.exclude_owned_days)
     features = user_candidates(
-        allowed, purchases, inputs.similarity, inputs.popularity, cs.user, cs.item.popular_fallback_items
+        allowed, purchases, inputs.similarity, inputs.popularity, cs.user, cs.user.popular_items
     ).transform(
         lambda c: user_candidate_features(
             c, allowed, inputs.attributes, inputs.popularity, user_factors, inputs.item_factors, owned
         )
     )
-    return list_rows(_lists(features, ListSpec.users(cs), inputs, USER_CROSS_SELL.name), USER_ID)
+    return list_rows(_lists(features, inputs.user_spec, inputs, USER_CROSS_SELL.name), USER_ID)
 
 
 def list_inputs(
     spark: SparkSession, lake: Lakehouse, config: AppConfig, popularity: DataFrame, attributes: DataFrame
 ) -> ListInputs:
     """The signals both lists read, with the small tables collected for the list tail."""
+    item_spec, user_spec = scored_specs(lake, config.crosssell)
     return ListInputs(
         attributes=attributes,
         popularity=popularity,
@@ -116,6 +165,8 @@ def list_inputs(
         shares=category_shares(popularity).toPandas(),
         names=category_names(lake.read(CATEGORIES.name)).toPandas(),
         buckets=config.spark.shuffle_partitions,
+        item_spec=item_spec,
+        user_spec=user_spec,
     )
 
 
@@ -130,6 +181,7 @@ class LocalInputs:
     names: pd.DataFrame  # item_category, category_name
     item_position: dict[str, int]  # item_id -> row of `item_factors`
     item_factors: np.ndarray  # (items, rank) float32
+    user_spec: ListSpec  # how user lists are scored (`scored_specs`)
 
 
 def build_user_lists_local(
@@ -147,7 +199,7 @@ def build_user_lists_local(
         purchases: user_id, item_id, event_ts of the users' purchase events.
     """
     candidates = user_candidates_local(
-        allowed, purchases, inputs.similarity, inputs.popularity, cs.user, cs.item.popular_fallback_items
+        allowed, purchases, inputs.similarity, inputs.popularity, cs.user, cs.user.popular_items
     )
     features = user_candidate_features_local(
         candidates,
@@ -159,5 +211,5 @@ def build_user_lists_local(
         inputs.item_factors,
         purchases_within_local(purchases, cs.rules.exclude_owned_days),
     )
-    lists, _ = finish(features, ListSpec.users(cs), inputs.shares, inputs.names)
+    lists, _ = finish(features, inputs.user_spec, inputs.shares, inputs.names)
     return to_rows(lists, LIST_COLUMNS[USER_CROSS_SELL.name])

@@ -9,6 +9,10 @@ applies the rules, ranks and explains (`candidates_local.py` builds the same fra
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -17,6 +21,7 @@ from crosssell_spark.crosssell.lists import PRIORITY
 from crosssell_spark.crosssell.signals import cosine, dot, positive_lift
 from crosssell_spark.schemas import (
     AFFINITY,
+    ALS_NEIGHBOUR,
     ALS_SCORE,
     ANCHOR_CATEGORY,
     ANCHOR_ITEM_ID,
@@ -105,19 +110,72 @@ def as_anchor(attributes: DataFrame) -> DataFrame:
 
 # --- item lists -----------------------------------------------------------------------------------
 
+ANCHOR_BLOCK = 512  # anchors scored per matrix product (block x items floats in memory)
+
+
+def als_neighbours(anchors: DataFrame, item_factors: DataFrame, categories: DataFrame, n: int) -> DataFrame:
+    """(anchor_item_id, anchor_category) -> (anchor_item_id, item_id, anchor_category): each anchor's n
+    nearest items of other categories by cosine of their ALS factors (ties by item id).
+
+    The item matrix (items x rank) is broadcast once and each block of anchors is scored with one
+    matrix product, so there is no items x items join. ALS factors aggregate every shopper: no pair
+    count is read, so the minimum crowd does not apply.
+
+    Args:
+        item_factors: item_id, features. categories: item_id, item_category of the catalogue.
+    """
+    schema = f"{ANCHOR_ITEM_ID} string, {ITEM_ID} string, {ANCHOR_CATEGORY} string"
+    rows = item_factors.join(categories.select(ITEM_ID, ITEM_CATEGORY), ITEM_ID).orderBy(ITEM_ID).collect()
+    if n == 0 or not rows:
+        return anchors.sparkSession.createDataFrame([], schema)
+    ids = np.array([r[ITEM_ID] for r in rows], dtype=object)
+    item_categories = np.array([r[ITEM_CATEGORY] for r in rows], dtype=object)
+    matrix = np.array([r[FEATURES] for r in rows], dtype=np.float64)
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    shared = anchors.sparkSession.sparkContext.broadcast((ids, item_categories, matrix))
+    take = min(n, len(ids))
+
+    def nearest(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        item_ids, cats, m = shared.value
+        for batch in batches:
+            for start in range(0, len(batch), ANCHOR_BLOCK):
+                block = batch.iloc[start : start + ANCHOR_BLOCK]
+                v = np.stack([np.asarray(f, dtype=np.float64) for f in block[FEATURES]])
+                v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+                scores = v @ m.T
+                scores[cats[None, :] == block[ANCHOR_CATEGORY].to_numpy(dtype=object)[:, None]] = -np.inf
+                best = np.argpartition(-scores, take - 1, axis=1)[:, :take]
+                picked = np.take_along_axis(scores, best, axis=1)
+                order = np.lexsort((item_ids[best], -picked), axis=1)
+                best, picked = np.take_along_axis(best, order, axis=1), np.take_along_axis(picked, order, axis=1)
+                keep = np.isfinite(picked)
+                yield pd.DataFrame(
+                    {
+                        ANCHOR_ITEM_ID: np.repeat(block[ANCHOR_ITEM_ID].to_numpy(dtype=object), take)[keep.ravel()],
+                        ITEM_ID: item_ids[best][keep],
+                        ANCHOR_CATEGORY: np.repeat(block[ANCHOR_CATEGORY].to_numpy(dtype=object), take)[keep.ravel()],
+                    }
+                )
+
+    with_factors = anchors.join(item_factors.select(F.col(ITEM_ID).alias(ANCHOR_ITEM_ID), FEATURES), ANCHOR_ITEM_ID)
+    return with_factors.select(ANCHOR_ITEM_ID, ANCHOR_CATEGORY, FEATURES).mapInPandas(nearest, schema)
+
 
 def item_candidates(
     anchors: DataFrame,
     similarity: DataFrame,
     category_affinity: DataFrame,
     popularity: DataFrame,
+    item_factors: DataFrame,
     cfg: ItemListConfig,
 ) -> DataFrame:
-    """(anchor_item_id, item_id, anchor_category, source, evidence...) from all three sources.
+    """(anchor_item_id, item_id, anchor_category, source, evidence...) from every source: similarity
+    neighbours, ALS neighbours, popular items of affine categories, globally popular items.
 
     Args:
         anchors: anchor_item_id, anchor_category.
         popularity: from `signals.item_popularity`.
+        item_factors: item_id, features (ALS).
     """
     neighbours = similarity.select(
         F.col(ITEM_A).alias(ANCHOR_ITEM_ID),
@@ -144,7 +202,15 @@ def item_candidates(
     popular = anchors.crossJoin(
         F.broadcast(top_popular(popularity, cfg.popular_fallback_items).select(ITEM_ID))
     ).select(ANCHOR_ITEM_ID, ITEM_ID, ANCHOR_CATEGORY, *_no_evidence(), *_source(POPULAR))
-    return neighbours.unionByName(by_affinity).unionByName(popular).filter(F.col(ANCHOR_ITEM_ID) != F.col(ITEM_ID))
+    by_als = als_neighbours(anchors, item_factors, popularity, cfg.als_neighbours).select(
+        ANCHOR_ITEM_ID, ITEM_ID, ANCHOR_CATEGORY, *_no_evidence(), *_source(ALS_NEIGHBOUR)
+    )
+    return (
+        neighbours.unionByName(by_als)
+        .unionByName(by_affinity)
+        .unionByName(popular)
+        .filter(F.col(ANCHOR_ITEM_ID) != F.col(ITEM_ID))
+    )
 
 
 def item_candidate_features(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 import numpy as np
@@ -28,8 +28,10 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StructField, StructType
 
 from crosssell_spark.config import CrossSellConfig, StrategyRules
+from crosssell_spark.crosssell.ranker import Ranker
 from crosssell_spark.schemas import (
     AFFINITY,
+    ALS_NEIGHBOUR,
     ALS_SCORE,
     ANCHOR_CATEGORY,
     ANCHOR_ITEM_ID,
@@ -70,7 +72,7 @@ from crosssell_spark.schemas import (
 )
 
 # Evidence tiers: pair evidence and the user's interest first, category affinity, then popularity.
-PRIORITY = {NEIGHBOUR: 1, BASKET: 1, INTEREST: 1, AFFINITY: 2, POPULAR: 3}
+PRIORITY = {NEIGHBOUR: 1, BASKET: 1, INTEREST: 1, ALS_NEIGHBOUR: 2, AFFINITY: 2, POPULAR: 3}
 # The crowd behind each source's evidence (the minimum-crowd rule reads it; interest has none).
 SUPPORT_OF = {NEIGHBOUR: CO_USERS, BASKET: CO_USERS, AFFINITY: CATEGORY_USERS, POPULAR: ITEM_USERS}
 
@@ -81,6 +83,7 @@ CATEGORY_AFFINITY = "CATEGORY_AFFINITY"
 USER_INTEREST = "USER_INTEREST"
 NEW_CATEGORY = "NEW_CATEGORY"
 POPULAR_IN_CATEGORY = "POPULAR_IN_CATEGORY"
+SAME_SHOPPERS = "SAME_SHOPPERS"
 BOUGHT_TOGETHER_TEXT = "bought together with {anchor} by {shoppers} shoppers"
 SHARED_WORDS_TEXT = "matches '{words}' of {anchor}"
 LOOKS_RELATED_TEXT = "looks related to {anchor}"
@@ -88,8 +91,14 @@ CATEGORY_AFFINITY_TEXT = "{anchor_category} shoppers often buy {category}"
 USER_INTEREST_TEXT = "you like {category}"
 NEW_CATEGORY_TEXT = "a category new to you"
 POPULAR_TEXT = "popular in {category}"
+SAME_SHOPPERS_TEXT = "shoppers who buy {anchor} buy it too"
 MAX_SHARED_WORDS = 3
 WORD_SPLIT = re.compile(r"[^\w]+|_+")  # letters and digits stay, everything else splits
+
+# What scores a list: the learnt ranker, the configured weights, or popularity alone (the ranker
+# stage's guard picks one per list kind and run).
+LEARNT, CONFIGURED, POPULARITY_ONLY = "learnt", "configured", "popularity"
+SCORERS = (LEARNT, CONFIGURED, POPULARITY_ONLY)
 
 WITHHELD = "withheld"  # candidates kept back by the minimum crowd (min_support), counted per run
 
@@ -103,6 +112,7 @@ class ListSpec:
     rules: StrategyRules
     balance: float
     weights: tuple[tuple[str, float], ...]  # (component column, weight), in the blend's order
+    ranker: Ranker | None = None  # a learnt ranker scores instead of the weights (and ranks by score alone)
 
     @classmethod
     def items(cls, cs: CrossSellConfig) -> ListSpec:
@@ -127,6 +137,19 @@ class ListSpec:
             (POPULARITY_SCORE, w.popularity),
         )
         return cls(USER_ID, cs.k, cs.rules, cs.balance_strength, weights)
+
+    def scored_by(self, scorer: str, ranker: Ranker | None = None) -> ListSpec:
+        """This spec scored by `scorer`: LEARNT (`ranker`), CONFIGURED (the weights) or POPULARITY alone."""
+        if scorer == LEARNT:
+            if ranker is None:
+                raise ValueError("a learnt scorer needs its ranker")
+            return replace(self, ranker=ranker)
+        if scorer == POPULARITY_ONLY:  # popularity alone, not tiered by evidence
+            rules = self.rules.model_copy(update={"evidence_first": False})
+            return replace(self, weights=((POPULARITY_SCORE, 1.0),), ranker=None, rules=rules)
+        if scorer == CONFIGURED:
+            return replace(self, ranker=None)
+        raise ValueError(f"unknown scorer {scorer!r}; known: {SCORERS}")
 
 
 # --- score and support ----------------------------------------------------------------------------
@@ -271,6 +294,8 @@ def _sentences(row: dict[str, object], category_name: dict[object, str]) -> tupl
         said.append(
             (CATEGORY_AFFINITY, CATEGORY_AFFINITY_TEXT.format(anchor_category=anchor_category, category=category))
         )
+    if source == ALS_NEIGHBOUR:
+        said.append((SAME_SHOPPERS, SAME_SHOPPERS_TEXT.format(anchor=title or "this item")))
     if source == INTEREST:
         said.append((USER_INTEREST, USER_INTEREST_TEXT.format(category=category)))
     if new_category:
@@ -301,10 +326,12 @@ def finish(
     candidates: pd.DataFrame, spec: ListSpec, shares: pd.DataFrame, names: pd.DataFrame
 ) -> tuple[pd.DataFrame, int]:
     """Candidate frame -> (ranked, explained list rows, candidates withheld by the minimum crowd)."""
-    scored = candidates.assign(**{SCORE: blend(candidates, spec.weights), SUPPORT: support(candidates)})
+    score = spec.ranker.score(candidates) if spec.ranker is not None else blend(candidates, spec.weights)
+    scored = candidates.assign(**{SCORE: score, SUPPORT: support(candidates)})
     kept, withheld = apply_rules(scored, spec.rules, spec.balance, shares)
     r = spec.rules
-    ranked = rank_lists(kept, spec.key, spec.k, r.per_category_cap, r.min_distinct_categories, r.evidence_first)
+    tiers = r.evidence_first and spec.ranker is None  # a learnt score already weighs the evidence
+    ranked = rank_lists(kept, spec.key, spec.k, r.per_category_cap, r.min_distinct_categories, tiers)
     explained = explain(ranked.reset_index(drop=True), names)
     if IS_NEW_CATEGORY in explained:
         explained[IS_NEW_CATEGORY] = _flag(explained[IS_NEW_CATEGORY])

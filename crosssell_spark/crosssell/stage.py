@@ -25,12 +25,15 @@ from crosssell_spark.quality.gate import QualityGate, quality_summary
 from crosssell_spark.quality.publish import publish_audited
 from crosssell_spark.run import Run, StageResult
 from crosssell_spark.schemas import (
+    AFFINITY,
     ANCHOR_ITEM_ID,
     ITEM_CATEGORY,
     ITEM_ID,
+    POPULAR,
     REFRESH_BATCH,
     REFRESHED_AT,
     RUN_ID,
+    SOURCE_NAME,
     USER_ID,
 )
 from crosssell_spark.tables import (
@@ -63,6 +66,7 @@ def run_candidates(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
     finished = build_item_lists(cs, inputs, affinity).persist()  # the lists, then the withheld counts
     items_staged = lake.stage(ITEM_CROSS_SELL, list_rows(finished, ANCHOR_ITEM_ID).select("*", with_run), run.run_id)
     withheld = finished.agg(F.sum(WITHHELD)).first()
+    sources = {r[SOURCE_NAME]: int(r["count"]) for r in items_staged.groupBy(SOURCE_NAME).count().collect()}
     finished.unpersist()
 
     allowed = allowed_user_categories(lake.read(USER_CATEGORY_INTEREST.name), cs.user)
@@ -102,6 +106,11 @@ def run_candidates(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
         metrics={
             "lists_short_of_k": gap_counts,
             "item_candidates_withheld_by_min_support": int((withheld[0] if withheld else None) or 0),
+            "item_slots_by_source": sources,
+            # slots chosen by popularity alone: globally popular, or popular in an affine category
+            "item_slots_popularity_only_share": round(
+                sum(n for s, n in sources.items() if s in (POPULAR, AFFINITY)) / max(sum(sources.values()), 1), 4
+            ),
             "exports": exports,
             "quality": quality_summary(done.outcomes),
         },

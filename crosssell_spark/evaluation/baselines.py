@@ -32,6 +32,9 @@ POPULARITY, POPULARITY_ELIGIBLE, COOCCURRENCE, COOCCURRENCE_FLOOR, ALS, SAR, PIP
     "popularity", "popularity_eligible", "cooccurrence", "cooccurrence_floor", "als", "sar", "pipeline",
 )  # fmt: skip
 BASELINES = (POPULARITY, POPULARITY_ELIGIBLE, COOCCURRENCE, COOCCURRENCE_FLOOR, ALS, SAR)
+# The baselines that obey the minimum crowd: the pipeline's targets (raw co-occurrence, whose lead
+# comes from pairs below the floor, stays in the report for reference).
+TARGETS = (POPULARITY, POPULARITY_ELIGIBLE, COOCCURRENCE_FLOOR, ALS, SAR)
 RECS_SCHEMA = StructType(
     [
         StructField(KEY, StringType(), False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from crosssell_spark.evaluation.metrics import (
     LIST_METRICS,
     NDCG,
 )
+from crosssell_spark.evaluation.significance import Lead
 
 REPORT_FILE = "report.md"
 METRIC_BARS, CATEGORY_HITS, SCORE_DISTRIBUTIONS = "metric_bars.png", "category_hit_rates.png", "score_distributions.png"
@@ -46,6 +48,9 @@ class ReportInputs:
     figures: pd.DataFrame  # rows of the evaluation table
     scores: dict[tuple[str, str], pd.DataFrame]  # (task, method) -> sample of (score, is_hit)
     category_names: dict[str, str]
+    leads: dict[str, dict[str, dict[str, Lead]]]  # task -> baseline -> metric -> pipeline's lead
+    targets: tuple[str, ...]  # the baselines the pipeline must beat (they obey the minimum crowd)
+    ranker: list[dict[str, Any]]  # the training run's ranker_runs rows (list_type, scorer, reason, ...)
 
 
 def overall(figures: pd.DataFrame) -> pd.DataFrame:
@@ -54,21 +59,68 @@ def overall(figures: pd.DataFrame) -> pd.DataFrame:
     return rows.pivot_table(index=["task", "method"], columns="metric", values="value", aggfunc="first")
 
 
-def pipeline_verdict(table: pd.DataFrame, task: str) -> str:
-    """One sentence: does the pipeline beat every baseline on the headline metrics of `task`?"""
-    per_method = table.loc[task]
-    if PIPELINE not in per_method.index:
-        return "The pipeline was not scored on this task."
+def pipeline_verdict(leads: dict[str, dict[str, Lead]], targets: tuple[str, ...]) -> str:
+    """One sentence: does the pipeline beat every target baseline of a task on the headline metrics,
+    each lead's 95 % paired-bootstrap interval above zero?"""
+    scored = [b for b in targets if b in leads]
+    if not scored:
+        return "The pipeline was not scored against the target baselines on this task."
     parts = []
     for metric in HEADLINE_METRICS:
-        others = per_method.drop(PIPELINE)[metric]
-        best = others.idxmax()
-        ours = per_method.loc[PIPELINE, metric]
-        if ours > others.max():
-            parts.append(f"{metric}@k {ours:.4f} beats the best baseline ({best} {others.max():.4f})")
+        losses = [b for b in scored if not leads[b][metric].significant]
+        if losses:
+            parts.append(f"{metric}@k does NOT beat {', '.join(losses)} beyond noise")
         else:
-            parts.append(f"{metric}@k {ours:.4f} does NOT beat {best} ({others.max():.4f})")
+            weakest = min(scored, key=lambda b: leads[b][metric].difference)
+            parts.append(f"{metric}@k beats every target beyond noise (smallest lead: {weakest} "
+                         f"{leads[weakest][metric].text()})")  # fmt: skip
     return "Pipeline: " + "; ".join(parts) + "."
+
+
+def _lead_table(leads: dict[str, dict[str, Lead]], targets: tuple[str, ...]) -> str:
+    """Pipeline minus each baseline: difference [95 % interval] (relative lead), per headline metric."""
+    header = ["baseline", *[f"{m}@k lead" for m in HEADLINE_METRICS]]
+    rows = [
+        [f"{b}{'' if b in targets else ' (reference)'}", *[leads[b][m].text() for m in HEADLINE_METRICS]] for b in leads
+    ]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    return "\n".join([*lines, *["| " + " | ".join(r) + " |" for r in rows]])
+
+
+def _ablation_lines(full: dict[str, float], dropped: dict[str, dict[str, float]]) -> list[str]:
+    """The learnt lists' validation figures with one feature group or candidate source dropped."""
+
+    def cell(q: dict[str, float], metric: str) -> str:
+        return f"{q[metric]:.4f} ({q[metric] - full[metric]:+.4f})"
+
+    header = (
+        f"  - ablation (validation keys; with everything: HitRate {full['hit_rate']:.4f}, NDCG {full['ndcg']:.4f}):"
+    )
+    rows = [f"    | {name} | {cell(q, 'hit_rate')} | {cell(q, 'ndcg')} |" for name, q in dropped.items()]
+    return [header, "", "    | dropped | HitRate@k | NDCG@k |", "    |---|---|---|", *rows, ""]
+
+
+def _ranker_section(rows: list[dict[str, Any]]) -> list[str]:
+    """What the training run's train-ranker decided per list kind, with its validation figures."""
+    if not rows:
+        return []
+    lines = ["## Learnt ranker (training run)", ""]
+    for row in rows:
+        quality = json.loads(row["quality_json"] or "{}")
+        importances = json.loads(row["importances_json"] or "{}")
+        figures = "; ".join(f"{s}: HitRate {q['hit_rate']:.4f}, NDCG {q['ndcg']:.4f}" for s, q in quality.items())
+        top = ", ".join(f"{f} {v:.2f}" for f, v in sorted(importances.items(), key=lambda kv: -kv[1])[:6])
+        lines += [
+            f"- **{row['list_type']} lists: scored by {row['scorer']}** ({row['scorer_reason']}). "
+            f"{row['train_rows']:,} training rows, {row['train_positives']:,} positives, "
+            f"{row['validation_keys']:,} validation keys.",
+            f"  - validation: {figures or 'none'}",
+            *([f"  - top features (share of split gain): {top}"] if top else []),
+        ]
+        dropped = json.loads(row.get("ablation_json") or "{}")
+        if dropped and "learnt" in quality:
+            lines += _ablation_lines(quality["learnt"], dropped)
+    return [*lines, ""]
 
 
 def _markdown_table(frame: pd.DataFrame, index_name: str = "method", best_per_row: bool = False) -> str:
@@ -176,12 +228,17 @@ def write_report(folder: Path, inputs: ReportInputs) -> Path:
                   f"{sizes.get('queries', 0):,} queries, {sizes.get('keys', 0):,} lists, "
                   f"{sizes.get('relevant', 0):,} relevant items.", "", _markdown_table(frame), ""]  # fmt: skip
         if task in tasks:
-            lines += [pipeline_verdict(table, task), ""]
+            leads = inputs.leads.get(task, {})
+            lines += [pipeline_verdict(leads, inputs.targets), ""]
+            if leads:
+                lines += ["Pipeline minus each baseline, mean over queries with a 95 % paired-bootstrap interval:", "",
+                          _lead_table(leads, inputs.targets), ""]  # fmt: skip
             wide = _category_rows(inputs.figures, task, inputs.category_names)
             if not wide.empty:
                 table_md = _markdown_table(wide.round(4), index_name="category (queries)", best_per_row=True)
                 lines += [f"Hit rate by target category (largest {CATEGORIES_SHOWN}, best per row in bold):", "",
                           table_md, ""]  # fmt: skip
+    lines += _ranker_section(inputs.ranker)
     lines += [
         "## Plots",
         "",

@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -32,6 +32,7 @@ from crosssell_spark.evaluation import baselines as B
 from crosssell_spark.evaluation import metrics as M
 from crosssell_spark.evaluation import sar as S
 from crosssell_spark.evaluation.report import ReportInputs, write_report
+from crosssell_spark.evaluation.significance import Lead, paired_bootstrap
 from crosssell_spark.evaluation.split import before, cut_from, from_cut, last_event_date
 from crosssell_spark.evaluation.tasks import (
     EXCLUDED_CATEGORIES,
@@ -57,6 +58,7 @@ from crosssell_spark.schemas import (
     METRIC,
     QUERIES,
     RANK,
+    RUN_ID,
     SCORE,
     USER_ID,
     VALUE,
@@ -68,13 +70,14 @@ from crosssell_spark.tables import (
     ITEM_CROSS_SELL,
     ITEM_FACTORS,
     ITEMS_CLEAN,
+    RANKER_RUNS,
     USER_CROSS_SELL,
     USER_FACTORS,
 )
 
 log = logging.getLogger(__name__)
 STAGE = "evaluate"
-TRAINING_STAGES = ("train-interest", "similarity", "candidates")
+TRAINING_STAGES = ("train-interest", "similarity", "train-ranker", "candidates")
 HASHED_SECTIONS = {"input", "cleaning", "categories", "similarity", "interest", "crosssell", "evaluation"}
 SCORE_SAMPLE_ROWS = 20_000  # (score, hit) rows per task and method kept for the score-distribution plot
 PLANTED_FILE = ("truth", "complements.parquet")
@@ -88,6 +91,7 @@ class MethodFigures:
 
     metrics: list[tuple[str, str | None, float, int | None]]  # (metric, category, value, queries)
     scores: pd.DataFrame  # sample of (score, is_hit)
+    per_query: pd.DataFrame  # query_id -> hit_rate, ndcg (for the paired bootstrap)
 
 
 def config_hash(config: AppConfig) -> str:
@@ -106,8 +110,9 @@ def dataset_name(config: AppConfig) -> str:
 def training_config(config: AppConfig, root: str) -> AppConfig:
     """The same config with its lakehouse (and so checkpoints, GX and staging) under `root`."""
     lakehouse = config.lakehouse.model_copy(update={"root": root, "database": None})
-    return config.model_copy(update={"lakehouse": lakehouse, "crosssell": config.crosssell.model_copy(
-        update={"export_json": False})})  # fmt: skip
+    ranker = config.crosssell.ranker.model_copy(update={"ablation": config.evaluation.ablation})
+    crosssell = config.crosssell.model_copy(update={"export_json": False, "ranker": ranker})
+    return config.model_copy(update={"lakehouse": lakehouse, "crosssell": crosssell})
 
 
 def publish_training_inputs(main: Lakehouse, training: Lakehouse, cut: datetime) -> tuple[int, int]:
@@ -149,7 +154,9 @@ def score_method(
         .select(SCORE, M.IS_HIT)
         .toPandas()
     )
-    return MethodFigures(rows, sample)
+    queries = cast(pd.DataFrame, M.per_query(recs, task.truth, k).select(M.QUERY, M.HIT_RATE, M.NDCG).toPandas())
+    queries = queries.set_index(M.QUERY)
+    return MethodFigures(rows, sample, queries)
 
 
 def _keys(task: Task) -> DataFrame:
@@ -281,6 +288,20 @@ def score_all(
     return figures, task_sizes
 
 
+def pipeline_leads(figures: dict[tuple[str, str], MethodFigures], seed: int) -> dict[str, dict[str, dict[str, Lead]]]:
+    """task -> baseline -> metric -> the pipeline's paired-bootstrap lead, on the tasks it was scored on."""
+    leads: dict[str, dict[str, dict[str, Lead]]] = {}
+    for (task, method), fig in figures.items():
+        ours = figures.get((task, B.PIPELINE))
+        if method == B.PIPELINE or ours is None:
+            continue
+        leads.setdefault(task, {})[method] = {
+            metric: paired_bootstrap(ours.per_query[metric], fig.per_query[metric], seed)
+            for metric in (M.HIT_RATE, M.NDCG)
+        }
+    return leads
+
+
 def run_evaluation(spark: SparkSession, config: AppConfig, run: Run) -> StageResult:
     """Split, retrain on the past, score pipeline and baselines on both tasks, record and report."""
     cfg, k = config.evaluation, config.evaluation.k
@@ -309,6 +330,12 @@ def run_evaluation(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
         for metric, category, value, queries in fig.metrics
     ]
     version = lake.append(EVALUATION, spark.createDataFrame(rows, EVALUATION.schema))
+    leads = pipeline_leads(figures, cfg.seed)
+    ranker_rows = (
+        [r.asDict() for r in train_lake.read(RANKER_RUNS.name).where(F.col(RUN_ID) == run.run_id).collect()]
+        if train_lake.exists(RANKER_RUNS.name)
+        else []
+    )
     categories = lake.read(CATEGORIES.name).select(CATEGORY_ID, CATEGORY_NAME).collect()
     names = {r[CATEGORY_ID]: r[CATEGORY_NAME] for r in categories}
     report = write_report(
@@ -320,6 +347,9 @@ def run_evaluation(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
             figures=pd.DataFrame(rows, columns=EVALUATION.schema.fieldNames()),
             scores={key: fig.scores for key, fig in figures.items()},
             category_names=names,
+            leads=leads,
+            targets=B.TARGETS,
+            ranker=ranker_rows,
         ),
     )  # fmt: skip
     lake.drop_staging(run.run_id)

@@ -244,3 +244,29 @@ def score_interest(
         )
 
     return transform
+
+
+def category_interest(
+    cfg: InterestConfig, level: int, items: DataFrame, interactions: DataFrame, item_factors: DataFrame, run_id: str
+) -> Callable[[DataFrame], DataFrame]:
+    """user_factors rows -> user_category_interest rows (without the refresh columns): the trained
+    item factors pick each category's representatives, then `score_interest` (train-interest and
+    train-ranker both score interest this way)."""
+    item_category = items.transform(item_categories(level))
+    candidates = CategoryCandidates.from_rows(
+        item_factors.transform(top_items_per_category(cfg.top_items_per_category, item_category)).collect()
+    )
+
+    def transform(user_factors: DataFrame) -> DataFrame:
+        return user_factors.select(USER_ID, USER_IDX, HISTORY_ITEMS).transform(
+            score_interest(
+                cfg,
+                interactions.transform(category_popularity(item_category)),
+                interactions.transform(observed_weights(item_category)),
+                user_factors.transform(als_category_scores(candidates, cfg.top_k_affinities)),
+                candidates.without_als,
+                run_id,
+            )
+        )
+
+    return transform

@@ -13,15 +13,7 @@ from pyspark.sql import functions as F
 
 from crosssell_spark.config import AlsConfig, AppConfig
 from crosssell_spark.interest.als import TrainingStats, train, trained_item_factors, user_factors_table
-from crosssell_spark.interest.category_interest import (
-    CategoryCandidates,
-    als_category_scores,
-    category_popularity,
-    item_categories,
-    observed_weights,
-    score_interest,
-    top_items_per_category,
-)
+from crosssell_spark.interest.category_interest import category_interest
 from crosssell_spark.interest.cold_start import fill_unseen_items
 from crosssell_spark.interest.id_maps import (
     MAX_ID,
@@ -41,7 +33,6 @@ from crosssell_spark.quality.publish import publish_audited
 from crosssell_spark.run import Run, StageFailedError, StageResult
 from crosssell_spark.schemas import (
     EVENT_TS,
-    HISTORY_ITEMS,
     INTERACTION_WEIGHT,
     ITEM_ID,
     ITEM_IDX,
@@ -223,22 +214,10 @@ def run_interest(spark: SparkSession, config: AppConfig, run: Run) -> StageResul
         .withColumn(RUN_ID, F.lit(run.run_id)),
         run.run_id,
     )
-    item_category = items.transform(item_categories(config.categories.cross_level))
-    candidates = CategoryCandidates.from_rows(
-        item_factors.transform(top_items_per_category(cfg.top_items_per_category, item_category)).collect()
-    )
     interest = lake.stage(
         USER_CATEGORY_INTEREST,
-        user_factors.select(USER_ID, USER_IDX, HISTORY_ITEMS)
-        .transform(
-            score_interest(
-                cfg,
-                interactions.transform(category_popularity(item_category)),
-                interactions.transform(observed_weights(item_category)),
-                user_factors.transform(als_category_scores(candidates, cfg.top_k_affinities)),
-                candidates.without_als,
-                run.run_id,
-            )
+        user_factors.transform(
+            category_interest(cfg, config.categories.cross_level, items, interactions, item_factors, run.run_id)
         )
         .withColumn(REFRESHED_AT, F.lit(None).cast("timestamp"))  # batch rows: not a streaming refresh
         .withColumn(REFRESH_BATCH, F.lit(None).cast("long")),

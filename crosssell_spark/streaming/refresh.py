@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, FloatType, IntegerType, StringType, StructField, StructType
 
 from crosssell_spark.config import AppConfig
-from crosssell_spark.crosssell.build import ListInputs, LocalInputs, build_user_lists
+from crosssell_spark.crosssell.build import ListInputs, LocalInputs, build_user_lists, scored_specs
 from crosssell_spark.crosssell.candidates import allowed_user_categories
 from crosssell_spark.crosssell.signals import category_names, category_shares, item_attributes, item_popularity
 from crosssell_spark.interest.category_interest import (
@@ -128,6 +128,7 @@ class RefreshContext:
             signals = (attributes, popularity, similarity, shares, names, popularity_per_category, item_category)
             tables = DriverTables.collect(*signals)
         item_factors_cached = item_factors.select(ITEM_ID, FEATURES).cache()
+        item_spec, user_spec = scored_specs(lake, config.crosssell)  # the batch run's ranker, reloaded with it
         list_inputs = ListInputs(
             attributes=attributes,
             popularity=popularity,
@@ -136,6 +137,8 @@ class RefreshContext:
             shares=tables.shares if tables is not None else _to_pandas(shares),
             names=tables.names if tables is not None else _to_pandas(names),
             buckets=config.spark.shuffle_partitions,
+            item_spec=item_spec,
+            user_spec=user_spec,
         )
         context = cls(
             item_factors_version=version,
@@ -175,7 +178,7 @@ class RefreshContext:
         assert self.tables is not None
         t = self.tables
         return LocalInputs(t.attributes, t.popularity, t.similarity, t.shares, t.names, self.item_position,
-                           self.factors)  # fmt: skip
+                           self.factors, self.list_inputs.user_spec)  # fmt: skip
 
 
 def _to_pandas(df: DataFrame) -> pd.DataFrame:

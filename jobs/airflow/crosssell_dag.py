@@ -3,7 +3,7 @@
 One SparkSubmitOperator per stage, each submitting the jobs/*.py entry point exactly as
 dist/submit.sh does (see the README, "Scheduling with Airflow"). Every job runs its own
 write-audit-publish: a failed quality gate fails the task before anything is published, and
-the downstream tasks do not run. Nightly: clean -> (train-interest, similarity) -> candidates,
+the downstream tasks do not run. Nightly: clean -> (train-interest, similarity) -> train-ranker -> candidates,
 the run date templated into each job's --run-date. Weekly: OPTIMIZE + VACUUM (jobs/maintain.py).
 
 Settings (Airflow Variables, read when a task renders; defaults in brackets):
@@ -76,7 +76,7 @@ def submit_task(task_id: str, job: str, run_date: str | None = "{{ ds }}") -> Cr
 
 with DAG(
     dag_id="crosssell_nightly",
-    description="Nightly cross-sell pipeline: clean -> interest + similarity -> candidates",
+    description="Nightly cross-sell pipeline: clean -> interest + similarity -> ranker -> candidates",
     schedule="0 2 * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,  # a missed night is not replayed: the next run processes what is new
@@ -87,8 +87,9 @@ with DAG(
     clean = submit_task("clean", "clean.py")
     train_interest = submit_task("train_interest", "train_interest.py")
     similarity = submit_task("similarity", "similarity.py")
+    train_ranker = submit_task("train_ranker", "train_ranker.py")
     candidates = submit_task("candidates", "candidates.py")
-    clean >> [train_interest, similarity] >> candidates
+    clean >> [train_interest, similarity] >> train_ranker >> candidates
 
 with DAG(
     dag_id="crosssell_maintenance",

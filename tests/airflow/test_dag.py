@@ -27,7 +27,7 @@ AIRFLOW_VENV = ROOT / ".venv-airflow"
 DS = "2026-11-28"
 README_SETTINGS = submit.README_EXAMPLE  # the README's example deployment (/opt/crosssell, spark://spark-master:7077)
 NIGHTLY_STAGES = {"clean": "clean", "train_interest": "train-interest", "similarity": "similarity"}
-NIGHTLY_STAGES |= {"candidates": "candidates"}
+NIGHTLY_STAGES |= {"train_ranker": "train-ranker", "candidates": "candidates"}
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +75,8 @@ def test_nightly_task_order(report: dict[str, Any]) -> None:
     assert tasks["clean"]["upstream"] == []
     assert tasks["clean"]["downstream"] == ["similarity", "train_interest"]
     assert tasks["train_interest"]["upstream"] == tasks["similarity"]["upstream"] == ["clean"]
-    assert tasks["candidates"]["upstream"] == ["similarity", "train_interest"]
+    assert tasks["train_ranker"]["upstream"] == ["similarity", "train_interest"]
+    assert tasks["candidates"]["upstream"] == ["train_ranker"]
     assert tasks["candidates"]["downstream"] == []
     # a failed stage (quality gate) stops everything after it
     assert {t["trigger_rule"] for t in tasks.values()} == {"all_success"}

@@ -12,8 +12,7 @@ from pyspark.sql import functions as F
 from crosssell_spark.cleaning.catalogue import ItemReason
 from crosssell_spark.cleaning.events import EventReason
 from crosssell_spark.lakehouse import Lakehouse
-from crosssell_spark.pipeline import run_stage
-from crosssell_spark.run import Run, StageResult
+from crosssell_spark.run import StageResult
 from crosssell_spark.tables import (
     CATEGORIES,
     DQ_RESULTS,
@@ -23,19 +22,16 @@ from crosssell_spark.tables import (
     ITEMS_QUARANTINE,
     RECONCILIATION,
 )
-from tests.conftest import make_test_config
+from tests.conftest import PIPELINE_SAMPLE_EVENTS, PipelineRun
 
 pytestmark = pytest.mark.integration
-SAMPLE_EVENTS = 20_000
 
 
 @pytest.fixture(scope="module")
-def cleaned(spark, tmp_path_factory: pytest.TempPathFactory) -> tuple[Lakehouse, dict, StageResult]:
-    root = tmp_path_factory.mktemp("sample-clean")
-    config = make_test_config(root / "lakehouse", f"sample.path={root / 'landing'}", f"sample.events={SAMPLE_EVENTS}")
-    result = run_stage("clean", spark, config, Run.start())
-    dirt = json.loads((Path(config.sample.path) / "truth" / "dirt.json").read_text())
-    return Lakehouse(spark, config.lakehouse), dirt, result
+def cleaned(sample_pipeline: PipelineRun) -> tuple[Lakehouse, dict, StageResult]:
+    """The clean stage of the shared pipeline run (its tables are only read here)."""
+    dirt = json.loads((sample_pipeline.world / "truth" / "dirt.json").read_text())
+    return sample_pipeline.lake, dirt, sample_pipeline.results["clean"]
 
 
 def test_every_planted_event_defect_is_quarantined_with_its_reason(cleaned):
@@ -81,7 +77,7 @@ def test_reconciliation_accounts_for_every_row(cleaned):
     recon = {r["input_name"]: r for r in lake.read(RECONCILIATION.name).collect()}
     events, items = recon["events"], recon["items"]
     duplicates = dirt["events"]["exact_duplicates"] + dirt["events"]["near_duplicates"]
-    assert (events.rows_read, events.rows_duplicate, events.balanced) == (SAMPLE_EVENTS, duplicates, True)
+    assert (events.rows_read, events.rows_duplicate, events.balanced) == (PIPELINE_SAMPLE_EVENTS, duplicates, True)
     assert events.rows_read == events.rows_clean + events.rows_quarantined + events.rows_duplicate
     catalogue_duplicates = dirt["catalogue"]["duplicate_item_rows"] + dirt["catalogue"]["multi_category_items"]
     assert (items.rows_read, items.rows_duplicate, items.balanced) == (

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import shutil
 from pathlib import Path
 
 import pytest
@@ -36,22 +39,47 @@ S4,,Home,Kitchen,3.00,yes
 """
 
 
-@pytest.fixture
-def cli_args(tmp_path: Path) -> list[str]:
-    (tmp_path / "events.csv").write_text(EVENTS_CSV)
-    (tmp_path / "items.csv").write_text(ITEMS_CSV)
+def clean_args(folder: Path) -> list[str]:
+    """The small CSVs written into `folder` and the CLI arguments that clean them into `folder/lakehouse`."""
+    (folder / "events.csv").write_text(EVENTS_CSV)
+    (folder / "items.csv").write_text(ITEMS_CSV)
     overrides = [
         *TEST_OVERRIDES,
-        f"lakehouse.root={tmp_path / 'lakehouse'}",
+        f"lakehouse.root={folder / 'lakehouse'}",
         "input.source=files",
-        f"input.events.path={tmp_path / 'events.csv'}",
+        f"input.events.path={folder / 'events.csv'}",
         "input.events.columns={user_id: user, item_id: sku, event_type: type, event_ts: ts, session_id: session,"
         " quantity: qty, price: price}",
-        f"input.catalogue.path={tmp_path / 'items.csv'}",
+        f"input.catalogue.path={folder / 'items.csv'}",
         "input.catalogue.columns={item_id: sku, title: name, price: cost, in_stock: stock}",
         "input.catalogue.category_columns=[dept, aisle]",
     ]
     return [arg for override in overrides for arg in ("--set", override)]
+
+
+@pytest.fixture
+def cli_args(tmp_path: Path) -> list[str]:
+    return clean_args(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def first_clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
+    """`crosssell clean` once on the CSVs into an empty lakehouse: (that lakehouse, exit code, what it printed).
+    A clean run costs tens of seconds whatever the input, so the tests start from copies of it."""
+    folder = tmp_path_factory.mktemp("first-clean")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = cli.main(["clean", *clean_args(folder)])
+    return folder / "lakehouse", code, printed.getvalue()
+
+
+@pytest.fixture
+def cleaned_once(first_clean: tuple[Path, int, str], tmp_path: Path, cli_args: list[str]) -> str:
+    """This test's lakehouse as the first `crosssell clean` on its CSVs left it (a copy); returns what it printed."""
+    lakehouse, code, printed = first_clean
+    assert code == 0, printed
+    shutil.copytree(lakehouse, tmp_path / "lakehouse")
+    return printed
 
 
 def rows_of(lake: Lakehouse, table: str) -> list[str]:
@@ -64,9 +92,8 @@ def lake_of(spark, tmp_path: Path) -> Lakehouse:
     return Lakehouse(spark, cli.load_config(overrides=[f"lakehouse.root={tmp_path / 'lakehouse'}"]).lakehouse)
 
 
-def test_clean_publishes_reconciled_tables_and_reruns_idempotently(spark, tmp_path, cli_args, capsys):
-    assert cli.main(["clean", *cli_args]) == 0
-    out = capsys.readouterr().out
+def test_clean_publishes_reconciled_tables_and_reruns_idempotently(spark, tmp_path, cli_args, cleaned_once):
+    out = cleaned_once
     assert "events_clean" in out and "items_clean" in out and "clean" in out
 
     lake = lake_of(spark, tmp_path)
@@ -105,8 +132,7 @@ def test_clean_publishes_reconciled_tables_and_reruns_idempotently(spark, tmp_pa
     assert lake.read(RECONCILIATION.name).count() == 4  # audit rows accumulate, one pair per run
 
 
-def test_a_stage_that_loses_rows_publishes_nothing(spark, tmp_path, cli_args, monkeypatch, capsys):
-    assert cli.main(["clean", *cli_args]) == 0
+def test_a_stage_that_loses_rows_publishes_nothing(spark, tmp_path, cli_args, cleaned_once, monkeypatch, capsys):
     lake = lake_of(spark, tmp_path)
     before = {t: (lake.version(t), rows_of(lake, t)) for t in ("events_clean", "items_clean")}
 
@@ -123,8 +149,9 @@ def test_config_error_exits_2_naming_the_key(cli_args, capsys):
     assert "cleaning.max_price" in capsys.readouterr().err
 
 
-def test_a_stale_feed_fails_the_gate_and_leaves_published_tables_intact(spark, tmp_path, cli_args, capsys):
-    assert cli.main(["clean", *cli_args]) == 0
+def test_a_stale_feed_fails_the_gate_and_leaves_published_tables_intact(
+    spark, tmp_path, cli_args, cleaned_once, capsys
+):
     lake = lake_of(spark, tmp_path)
     before = {t: (lake.version(t), rows_of(lake, t)) for t in ("events_clean", "items_clean", "events_quarantine")}
 

@@ -83,6 +83,8 @@ def test_report_and_notebook_show_the_run(spark: SparkSession, evaluated, tmp_pa
     report = Path(result.metrics["report"])
     text = report.read_text()
     assert "## anchor task" in text and "## user task" in text and "Pipeline: hit_rate@k" in text
+    assert "95 % paired-bootstrap interval" in text and "| sar |" in text and "(reference)" in text
+    assert "## Learnt ranker (training run)" in text and "- **item lists: scored by" in text
     for png in ("metric_bars.png", "category_hit_rates.png", "score_distributions.png"):
         assert (report.parent / png).stat().st_size > 5000, png
     notebook = PROJECT_ROOT / "notebooks" / "04_evaluation_report.py"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -36,18 +37,23 @@ from crosssell_spark.schemas import (
 from crosssell_spark.tables import (
     CATEGORIES,
     DQ_RESULTS,
+    EVENTS_CLEAN,
+    EVENTS_QUARANTINE,
     INTEREST_MODEL_RUNS,
     ITEM_FACTORS,
     ITEM_ID_MAP,
     ITEMS_CLEAN,
+    ITEMS_QUARANTINE,
+    RECONCILIATION,
     USER_CATEGORY_INTEREST,
     USER_FACTORS,
     USER_ID_MAP,
 )
-from tests.conftest import make_test_config
+from tests.conftest import PipelineRun, make_test_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.minutes(3)]
-SAMPLE_EVENTS = 30_000  # 500 shoppers, 1,500 items, 38 level-2 categories
+# the shared pipeline's 60k-event sample world: 1,000 shoppers, 1,500 items, 38 level-2 categories
+CLEAN_TABLES = (ITEMS_CLEAN, CATEGORIES, ITEMS_QUARANTINE, EVENTS_CLEAN, EVENTS_QUARANTINE, RECONCILIATION)
 RANK, GRID_ALPHAS = 10, [1.0, 5.0]
 INTEREST_TABLES = (USER_ID_MAP, ITEM_ID_MAP, USER_FACTORS, ITEM_FACTORS, USER_CATEGORY_INTEREST)
 # Share of each user's planted level-2 preferences (2-4 of 38) found among their top-n interest
@@ -59,13 +65,17 @@ RECOVERY_FLOOR = 0.45
 
 
 @pytest.fixture(scope="module")
-def trained(spark, tmp_path_factory: pytest.TempPathFactory) -> tuple[Lakehouse, AppConfig, StageResult, Run]:
-    """Clean the sample world, then train-interest in tune mode (a 1 x 1 x 2 grid): once for the module."""
+def trained(
+    spark, sample_pipeline: PipelineRun, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Lakehouse, AppConfig, StageResult, Run]:
+    """train-interest in tune mode (a 1 x 1 x 2 grid) on a copy of the shared pipeline's cleaned tables
+    (as a clean run leaves a lakehouse): once for the module."""
     root = tmp_path_factory.mktemp("interest")
+    for spec in CLEAN_TABLES:
+        shutil.copytree(sample_pipeline.lake.path(spec.name), root / "lakehouse" / spec.name)
     config = make_test_config(
         root / "lakehouse",
-        f"sample.path={root / 'landing'}",
-        f"sample.events={SAMPLE_EVENTS}",
+        f"sample.path={sample_pipeline.world}",
         f"interest.als.rank={RANK}",
         "interest.als.max_iter=8",
         "interest.als.num_user_blocks=2",
@@ -77,7 +87,6 @@ def trained(spark, tmp_path_factory: pytest.TempPathFactory) -> tuple[Lakehouse,
         "interest.tune.max_iter=4",
     )
     run = Run.start()
-    run_stage("clean", spark, config, run)
     result = run_stage("train-interest", spark, config, run)
     return Lakehouse(spark, config.lakehouse), config, result, run
 

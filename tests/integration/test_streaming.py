@@ -119,7 +119,8 @@ class Streamed:
 def streamed(spark: SparkSession, sample_pipeline: PipelineRun, tmp_path_factory: pytest.TempPathFactory) -> Streamed:
     root = tmp_path_factory.mktemp("stream")
     copy_lakehouse(sample_pipeline, root / "lakehouse")
-    config = stream_config(root, "streaming.max_files_per_trigger=3")
+    # the refresh mechanics under the configured weights (evidence first); the parity tests cover a learnt scorer
+    config = stream_config(root, "streaming.max_files_per_trigger=3", "crosssell.ranker.enabled=false")
     lake = Lakehouse(spark, config.lakehouse)
 
     similarity = lake.read(ITEM_SIMILARITY.name).filter("is_behavioural")

@@ -18,7 +18,9 @@ from crosssell_spark.config import CrossSellConfig
 from crosssell_spark.crosssell.build import ListInputs, LocalInputs, build_user_lists, build_user_lists_local
 from crosssell_spark.crosssell.candidates import allowed_user_categories
 from crosssell_spark.crosssell.candidates_local import allowed_user_categories_local
+from crosssell_spark.crosssell.lists import LEARNT, ListSpec
 from tests.conftest import make_test_config
+from tests.unit.ranking.test_training import fitted
 
 NOW = datetime(2026, 3, 1, 12, 0)
 # item: (category, price, in stock, title, distinct users)
@@ -126,7 +128,7 @@ def world() -> World:
     return World(attributes, popularity, similarity, shares, names, interest, purchases, item_factors, user_factors)
 
 
-def spark_lists(spark: SparkSession, cs: CrossSellConfig, w: World) -> pd.DataFrame:
+def spark_lists(spark: SparkSession, cs: CrossSellConfig, w: World, user_spec: ListSpec | None = None) -> pd.DataFrame:
     """The batch engine: Spark candidates, then the tail through applyInPandas."""
     factors = lambda d, key: spark.createDataFrame(  # noqa: E731
         [(k, [float(x) for x in v]) for k, v in d.items()], f"{key} string, features array<float>"
@@ -139,6 +141,8 @@ def spark_lists(spark: SparkSession, cs: CrossSellConfig, w: World) -> pd.DataFr
         shares=w.shares,
         names=w.names,
         buckets=2,
+        item_spec=ListSpec.items(cs),
+        user_spec=user_spec or ListSpec.users(cs),
     )
     interest = spark.createDataFrame(w.interest)
     events = spark.createDataFrame(w.purchases.assign(event_type="purchase"))
@@ -147,12 +151,12 @@ def spark_lists(spark: SparkSession, cs: CrossSellConfig, w: World) -> pd.DataFr
     return lists.toPandas()
 
 
-def driver_lists(spark: SparkSession, cs: CrossSellConfig, w: World) -> pd.DataFrame:
+def driver_lists(spark: SparkSession, cs: CrossSellConfig, w: World, user_spec: ListSpec | None = None) -> pd.DataFrame:
     """The stream's driver engine: pandas candidates, then the same tail."""
     del spark
     position = {item: n for n, item in enumerate(w.item_factors)}
     inputs = LocalInputs(w.attributes, w.popularity, w.similarity, w.shares, w.names, position,
-                         np.stack(list(w.item_factors.values())))  # fmt: skip
+                         np.stack(list(w.item_factors.values())), user_spec or ListSpec.users(cs))  # fmt: skip
     allowed = allowed_user_categories_local(w.interest, cs.user)
     return build_user_lists_local(cs, inputs, allowed, w.purchases, w.user_factors)
 
@@ -215,3 +219,15 @@ def test_each_rule_switch_changes_the_lists_the_same_way_in_both_engines(spark, 
     built = {name: normalised(build(spark, cs, w)) for name, build in ENGINES.items()}
     pd.testing.assert_frame_equal(built["spark"], built["driver"], check_dtype=False)
     assert not built["driver"].equals(normalised(permissive["driver"])), f"{switch} changed nothing here"
+
+
+def test_a_learnt_user_ranker_scores_the_same_in_both_engines(spark, tmp_path_factory, permissive):
+    cs, w = crosssell(tmp_path_factory), world()
+    _, ranker = fitted(80, seed=5, trees=20)
+    spec = ListSpec.users(cs).scored_by(LEARNT, ranker)
+    built = {name: build(spark, cs, w, spec) for name, build in ENGINES.items()}
+    pd.testing.assert_frame_equal(normalised(built["spark"]), normalised(built["driver"]), check_dtype=False)
+    merged = built["spark"].merge(built["driver"], on=["user_id", "rank"], suffixes=("_s", "_d"))
+    assert np.allclose(merged["score_s"], merged["score_d"], rtol=0, atol=1e-12)
+    assert ((merged["score_s"] > 0) & (merged["score_s"] < 1)).all()  # probabilities, not blended weights
+    assert len(merged) == len(permissive["driver"])  # the same candidates fill the lists, ordered by the model

@@ -1,0 +1,1 @@
+"""The learnt ranker: training data from a time split of the run's own events, the fit and its guard."""

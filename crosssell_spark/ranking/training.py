@@ -1,0 +1,283 @@
+"""Labelled candidates for the learnt ranker, and the fit with its guard.
+
+The run's own events are split in time: the label part is each shopper's newest basket
+(`label_window: last_basket`) or the final `label_days` days (`days`); everything earlier is the
+"early" part. Signals and candidates are rebuilt from the early part only, exactly as the stages build
+them, and each (anchor, candidate) row is labelled 1 when a label basket holds both (in different
+categories). The label part never reaches a feature or a candidate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from crosssell_spark.config import RankerConfig
+from crosssell_spark.crosssell.lists import (
+    CONFIGURED,
+    LEARNT,
+    POPULARITY_ONLY,
+    ListSpec,
+    apply_rules,
+    blend,
+    rank_lists,
+    support,
+)
+from crosssell_spark.crosssell.ranker import FEATURE_GROUPS, FEATURES, Ranker, RankerParams, feature_matrix
+from crosssell_spark.schemas import (
+    ANCHOR_CATEGORY,
+    ANCHOR_ITEM_ID,
+    CATEGORY_SHARE,
+    EVENT_DATE,
+    EVENT_TS,
+    EVENT_TYPE,
+    ITEM_CATEGORY,
+    ITEM_ID,
+    RANK,
+    SCORE,
+    SESSION_ID,
+    SOURCE_NAME,
+    SUPPORT,
+    USER_ID,
+)
+
+BASKET = "basket"
+LABEL = "label"
+POSITIVES = "positives"  # the key's label items, whether or not a candidate holds them (NDCG's ideal)
+VALIDATION = "is_validation"
+_CUT = "_cut"
+
+
+def label_split(cfg: RankerConfig, basket_types: list[str]) -> Callable[[DataFrame], tuple[DataFrame, DataFrame]]:
+    """events_clean -> (early events, label lines (basket, user_id, item_id)).
+
+    share: the newest `label_share` of baskets (by their first basket event) are the label part, and
+    events before the first of them are early; days: the same from midnight of the first of the final
+    `label_days` calendar days; last_basket: each shopper's newest basket is their label part, and only
+    their events before it are early.
+    """
+    bought = F.col(EVENT_TYPE).isin(*basket_types)
+
+    def at(cut: datetime) -> Column:
+        return F.lit(cut.strftime("%Y-%m-%d %H:%M:%S")).cast("timestamp")
+
+    def split(events: DataFrame) -> tuple[DataFrame, DataFrame]:
+        lines = events.where(bought)
+        starts = lines.groupBy(USER_ID, SESSION_ID).agg(F.min(EVENT_TS).alias(_CUT))
+        if cfg.label_window == "last_basket":
+            newest_first = Window.partitionBy(USER_ID).orderBy(F.col(_CUT).desc(), F.col(SESSION_ID).desc())
+            last = starts.withColumn("_r", F.row_number().over(newest_first)).where(F.col("_r") == 1).drop("_r")
+            early = (
+                events.join(last.select(USER_ID, _CUT), USER_ID, "left")
+                .where(F.col(_CUT).isNull() | (F.col(EVENT_TS) < F.col(_CUT)))
+                .drop(_CUT)
+            )
+            label = lines.join(last.select(USER_ID, SESSION_ID), [USER_ID, SESSION_ID])
+        else:
+            if cfg.label_window == "days":
+                newest = events.agg(F.max(EVENT_DATE)).first()
+                if newest is None or newest[0] is None:
+                    raise ValueError("events_clean is empty: nothing to learn a ranking from")
+                cut = datetime.combine(newest[0] - timedelta(days=cfg.label_days - 1), clock.min)
+            else:
+                seconds = starts.select(F.unix_timestamp(_CUT).cast("double").alias("s"))
+                quantile = seconds.approxQuantile("s", [1.0 - cfg.label_share], 0.0005)
+                if not quantile:
+                    raise ValueError("events_clean holds no basket events: nothing to learn a ranking from")
+                cut = datetime.fromtimestamp(quantile[0], UTC).replace(tzinfo=None)
+            label_starts = starts.where(F.col(_CUT) >= at(cut)).select(USER_ID, SESSION_ID)
+            early = events.where(F.col(EVENT_TS) < at(cut))
+            label = lines.join(label_starts, [USER_ID, SESSION_ID])
+        label_lines = label.select(F.concat_ws("|", USER_ID, SESSION_ID).alias(BASKET), USER_ID, ITEM_ID).distinct()
+        return early, label_lines
+
+    return split
+
+
+def anchor_labels(lines: DataFrame, attributes: DataFrame, cfg: RankerConfig) -> tuple[DataFrame, DataFrame]:
+    """Label lines -> (anchors, positives). Anchors: up to `max_keys` items (a seeded sample) of
+    label baskets spanning two or more categories, each with `is_validation` (a seeded share held
+    back for the guard). Positives: (anchor_item_id, item_id) of other categories in the same basket."""
+    typed = lines.join(attributes.select(ITEM_ID, ITEM_CATEGORY), ITEM_ID)
+    wide = typed.groupBy(BASKET).agg(F.countDistinct(ITEM_CATEGORY).alias("_n")).where(F.col("_n") >= 2)
+    typed = typed.join(wide.select(BASKET), BASKET)
+    anchors = (
+        typed.select(F.col(ITEM_ID).alias(ANCHOR_ITEM_ID), F.col(ITEM_CATEGORY).alias(ANCHOR_CATEGORY))
+        .distinct()
+        .orderBy(F.xxhash64(ANCHOR_ITEM_ID, F.lit(cfg.seed)), ANCHOR_ITEM_ID)
+        .limit(cfg.max_keys)
+        .withColumn(
+            VALIDATION,
+            F.pmod(F.xxhash64(ANCHOR_ITEM_ID, F.lit(cfg.seed + 1)), F.lit(1000)) < int(cfg.validation_share * 1000),
+        )
+    )
+    anchor_side = typed.select(BASKET, F.col(ITEM_ID).alias(ANCHOR_ITEM_ID), F.col(ITEM_CATEGORY).alias("_ac"))
+    positives = (
+        anchor_side.join(typed.select(BASKET, ITEM_ID, ITEM_CATEGORY), BASKET)
+        .where(F.col(ITEM_CATEGORY) != F.col("_ac"))
+        .select(ANCHOR_ITEM_ID, ITEM_ID)
+        .distinct()
+    )
+    return anchors, positives
+
+
+def user_labels(lines: DataFrame, known_users: DataFrame, cfg: RankerConfig) -> tuple[DataFrame, DataFrame]:
+    """Label lines -> (users, positives). Users: up to `max_keys` shoppers (a seeded sample) with a
+    label basket and an early history (`known_users`), each with `is_validation`. Positives: (user_id,
+    item_id) they bought in the label part."""
+    users = (
+        lines.select(USER_ID)
+        .distinct()
+        .join(known_users, USER_ID)
+        .orderBy(F.xxhash64(USER_ID, F.lit(cfg.seed)), USER_ID)
+        .limit(cfg.max_keys)
+        .withColumn(
+            VALIDATION,
+            F.pmod(F.xxhash64(USER_ID, F.lit(cfg.seed + 1)), F.lit(1000)) < int(cfg.validation_share * 1000),
+        )
+    )
+    return users, lines.select(USER_ID, ITEM_ID).distinct()
+
+
+def labelled(candidates: DataFrame, keys: DataFrame, positives: DataFrame, key: str) -> DataFrame:
+    """Candidate feature rows of the sampled keys with their 0/1 label and validation flag."""
+    per_key = positives.groupBy(key).agg(F.count(F.lit(1)).alias(POSITIVES))
+    return (
+        candidates.join(keys.select(key, VALIDATION), key)
+        .join(positives.withColumn(LABEL, F.lit(1)), [key, ITEM_ID], "left")
+        .join(per_key, key, "left")
+        .fillna(0, [LABEL, POSITIVES])
+    )
+
+
+# --- fit and guard (pandas, on the driver) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How much labelled data a fit had."""
+
+    train_keys: int
+    train_rows: int
+    train_positives: int
+    validation_keys: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the guard decided for one list kind, and what it measured."""
+
+    scorer: str
+    reason: str
+    ranker: Ranker | None
+    counts: Counts
+    quality: dict[str, dict[str, float]]
+    seconds: float
+    ablation: dict[str, dict[str, float]] | None = None  # the learnt lists without each feature group or source
+
+
+def servable(frame: pd.DataFrame, spec: ListSpec) -> pd.DataFrame:
+    """The rows the list rules would let through (before any score threshold or balancing)."""
+    rules = spec.rules.model_copy(update={"min_score": float("-inf")})
+    scored = frame.assign(**{SCORE: 0.0, SUPPORT: support(frame)})
+    kept, _ = apply_rules(scored, rules, 0.0, pd.DataFrame({ITEM_CATEGORY: [], CATEGORY_SHARE: []}))
+    return kept.drop(columns=[SCORE, SUPPORT])
+
+
+def list_quality(frame: pd.DataFrame, spec: ListSpec, score: np.ndarray, keys: int) -> dict[str, float]:
+    """HitRate@k and NDCG@k of the lists `rank_lists` builds from `score` (the spec's own rules),
+    over `keys` labelled keys (a key whose candidates hold no positive counts as a miss)."""
+    r = spec.rules
+    tiers = r.evidence_first and spec.ranker is None
+    ranked = rank_lists(
+        frame.assign(**{SCORE: score}), spec.key, spec.k, r.per_category_cap, r.min_distinct_categories, tiers
+    )
+    gain = ranked[LABEL].to_numpy(np.float64) / np.log2(ranked[RANK].to_numpy(np.float64) + 1)
+    dcg = pd.Series(gain).groupby(ranked[spec.key].to_numpy()).sum()
+    found = frame.groupby(spec.key)[POSITIVES].max().clip(upper=spec.k)
+    ideal = found.map(lambda n: float(np.sum(1.0 / np.log2(np.arange(2, int(n) + 2)))))
+    ndcg = (dcg / ideal.reindex(dcg.index)).replace([np.inf], 0.0).fillna(0.0)
+    hits = ranked.groupby(spec.key)[LABEL].max()
+    return {"hit_rate": round(float(hits.sum()) / max(keys, 1), 6), "ndcg": round(float(ndcg.sum()) / max(keys, 1), 6)}
+
+
+def fit_and_guard(frame: pd.DataFrame, spec: ListSpec, cfg: RankerConfig) -> Outcome:
+    """Fit the ranker on the training keys' rows, then compare it with the configured weights and
+    popularity alone on the validation keys: the learnt score is kept only where it beats both (on
+    NDCG@k, then HitRate@k); otherwise the better of the other two scores the lists."""
+    started = time.perf_counter()
+    rows = servable(frame, spec)
+    train, valid = rows[~rows[VALIDATION].to_numpy(bool)], rows[rows[VALIDATION].to_numpy(bool)]
+    n_valid = int(frame.loc[frame[VALIDATION].to_numpy(bool), spec.key].nunique())
+    counts = Counts(int(train[spec.key].nunique()), len(train), int(train[LABEL].sum()), n_valid)
+    configured = spec.scored_by(CONFIGURED)
+    popular = spec.scored_by(POPULARITY_ONLY)
+    quality = {}
+    if n_valid:
+        quality[CONFIGURED] = list_quality(valid, configured, _blend(valid, configured), n_valid)
+        quality[POPULARITY_ONLY] = list_quality(valid, popular, _blend(valid, popular), n_valid)
+    fallback = max((CONFIGURED, POPULARITY_ONLY), key=lambda s: _order(quality.get(s)))
+    if counts.train_positives < cfg.min_positives or not n_valid:
+        reason = (
+            f"{counts.train_positives} labelled positives in training, below crosssell.ranker.min_positives "
+            f"({cfg.min_positives}); {n_valid} validation keys: scored by {fallback}"
+        )
+        return Outcome(fallback, reason, None, counts, quality, time.perf_counter() - started)
+    ranker = _fit(train, spec, cfg)
+    quality[LEARNT] = list_quality(valid, spec.scored_by(LEARNT, ranker), ranker.score(valid), n_valid)
+    wins = all(_order(quality[LEARNT]) > _order(quality[s]) for s in (CONFIGURED, POPULARITY_ONLY))
+    scorer = LEARNT if wins else fallback
+    reason = (
+        f"learnt beats configured and popularity on {n_valid} validation keys"
+        if wins
+        else f"learnt does not beat both on {n_valid} validation keys: scored by {fallback}"
+    )
+    dropped = ablation(train, valid, spec, cfg, n_valid) if cfg.ablation else None
+    return Outcome(scorer, reason, ranker, counts, quality, time.perf_counter() - started, dropped)
+
+
+def _fit(train: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, hidden: tuple[str, ...] = ()) -> Ranker:
+    m = cfg.model
+    params = RankerParams(m.num_trees, m.learning_rate, m.num_leaves, m.min_data_in_leaf, cfg.seed, m.objective)
+    keys = train[spec.key].to_numpy(dtype=object).astype(str)
+    return Ranker.fit(feature_matrix(train, hidden), train[LABEL].to_numpy(np.float64), keys, params)
+
+
+def ablation(
+    train: pd.DataFrame, valid: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, n_valid: int
+) -> dict[str, dict[str, float]]:
+    """The learnt lists' validation figures with each feature group hidden, and each candidate
+    source's rows removed, in turn (a refit each): what every signal and source is worth."""
+    out = {}
+    for group, features in FEATURE_GROUPS.items():
+        if np.isnan(feature_matrix(train)[:, [FEATURES.index(f) for f in features]]).all():
+            continue  # the list kind has none of it (interest on item lists)
+        ranker = _fit(train, spec, cfg, features)
+        out[f"without {group} features"] = list_quality(
+            valid, spec.scored_by(LEARNT, ranker), ranker.score(valid, features), n_valid
+        )
+    for source in sorted(set(train[SOURCE_NAME])):
+        kept_train, kept_valid = train[train[SOURCE_NAME] != source], valid[valid[SOURCE_NAME] != source]
+        if kept_train[LABEL].sum() == 0:
+            continue
+        ranker = _fit(kept_train, spec, cfg)
+        out[f"without {source} candidates"] = list_quality(
+            kept_valid, spec.scored_by(LEARNT, ranker), ranker.score(kept_valid), n_valid
+        )
+    return out
+
+
+def _blend(frame: pd.DataFrame, spec: ListSpec) -> np.ndarray:
+    return blend(frame, spec.weights).to_numpy(np.float64)
+
+
+def _order(figures: dict[str, float] | None) -> tuple[float, float]:
+    return (figures["ndcg"], figures["hit_rate"]) if figures else (-1.0, -1.0)
