@@ -33,7 +33,8 @@ JOBS = {
     "stream": "stream.py",
     "forget": "forget.py",
 }
-SCHEDULED_JOBS = ("clean", "train-interest", "similarity", "train-ranker", "candidates", "run-all", "maintain")  # take --run-date
+# the jobs that take --run-date
+SCHEDULED_JOBS = ("clean", "train-interest", "similarity", "train-ranker", "candidates", "run-all", "maintain")
 
 
 def wheel_name(version: str) -> str:
