@@ -257,8 +257,9 @@ def ablation(
     """The learnt lists' validation figures with each feature group hidden, and each candidate
     source's rows removed, in turn (a refit each): what every signal and source is worth."""
     out = {}
+    full = feature_matrix(train)
     for group, features in FEATURE_GROUPS.items():
-        if np.isnan(feature_matrix(train)[:, [FEATURES.index(f) for f in features]]).all():
+        if np.isnan(full[:, [FEATURES.index(f) for f in features]]).all():
             continue  # the list kind has none of it (interest on item lists)
         ranker = _fit(train, spec, cfg, features)
         out[f"without {group} features"] = list_quality(
