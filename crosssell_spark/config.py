@@ -329,13 +329,13 @@ class UserListConfig(_Section):
     interest_categories: int = Field(ge=1)  # candidate categories drawn from the interest graph per user
     items_per_category: int = Field(ge=1)  # most popular items taken from each of those categories
     recent_anchors: int = Field(ge=0)  # the user's latest purchases whose neighbours become candidates
-    popular_items: int = Field(ge=0)  # the most popular items overall, kept where the category rule allows
+    popular_items: int = Field(ge=0)  # the most popular items of the categories the user may see
 
 
 class ItemListConfig(_Section):
     weights: ItemListWeights
     als_neighbours: int = Field(ge=0)  # the anchor's nearest items of other categories by ALS cosine (0: none)
-    affinity_categories: int = Field(ge=1)  # fallback: top affine categories of the anchor's category ...
+    affinity_categories: int = Field(ge=1)  # the categories most often bought with the anchor's category ...
     items_per_category: int = Field(ge=1)  # ... and their most popular items
     popular_fallback_items: int = Field(ge=1)  # last resort: globally popular items of other categories
 

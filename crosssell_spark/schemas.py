@@ -406,6 +406,7 @@ ITEM_TITLE = "item_title"
 ANCHOR_TITLE = "anchor_title"
 ITEM_USERS = "item_users"  # distinct users of the item
 CATEGORY_USERS = "category_users"  # distinct users behind a category pair (category_affinity.co_users)
+CATEGORY_CONFIDENCE = "category_confidence"  # share of the anchor category's baskets holding the item's category
 POPULARITY = "popularity"  # log-scaled distinct users in [0, 1]
 POPULARITY_RANK = "popularity_rank"  # rank within the item's category
 CATEGORY_SHARE = "category_share"  # the category's share of item-user interactions

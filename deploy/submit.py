@@ -1,4 +1,4 @@
-"""The spark-submit command lines of every job: one builder for dist/submit.sh, the README and the tests.
+"""The spark-submit command lines of every job: one builder for dist/submit.sh, docs/cluster.md and the tests.
 
 Standard library only, so the Airflow environment can import it too. The argument order is the one
 Airflow's SparkSubmitHook produces (`--master`, `--conf`s, `--files`, `--py-files`, `--archives`,
@@ -175,7 +175,7 @@ def parse_commands(text: str) -> list[list[str]]:
 
 
 def document(settings: SubmitSettings, run_date: str) -> str:
-    """Every scheduled job's command for one deployment, as the README shows them (`python -m deploy.submit`)."""
+    """Every scheduled job's command for one deployment, as docs/cluster.md shows them (`python -m deploy.submit`)."""
     return "\n\n".join(format_command(submit_command(job, settings, run_date)) for job in SCHEDULED_JOBS) + "\n"
 
 

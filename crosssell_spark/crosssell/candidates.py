@@ -31,6 +31,7 @@ from crosssell_spark.schemas import (
     CATEGORY_A,
     CATEGORY_AFFINITY_SCORE,
     CATEGORY_B,
+    CATEGORY_CONFIDENCE,
     CATEGORY_ID,
     CATEGORY_USERS,
     CO_USERS,
@@ -186,7 +187,10 @@ def item_candidates(
     )
     affine = (
         category_affinity.withColumn(
-            "_r", F.row_number().over(Window.partitionBy(CATEGORY_A).orderBy(F.col(LIFT).desc(), F.col(CATEGORY_B)))
+            "_r",
+            F.row_number().over(
+                Window.partitionBy(CATEGORY_A).orderBy(F.col(CONFIDENCE).desc(), F.col(LIFT).desc(), F.col(CATEGORY_B))
+            ),
         )
         .filter(F.col("_r") <= cfg.affinity_categories)
         .select(F.col(CATEGORY_A).alias(ANCHOR_CATEGORY), F.col(CATEGORY_B).alias(ITEM_CATEGORY))
@@ -226,6 +230,7 @@ def item_candidate_features(
         F.col(CATEGORY_A).alias(ANCHOR_CATEGORY),
         F.col(CATEGORY_B).alias(ITEM_CATEGORY),
         F.col(LIFT).alias("_category_lift"),
+        F.col(CONFIDENCE).alias(CATEGORY_CONFIDENCE),
         F.col(CO_USERS).alias(CATEGORY_USERS),
     )
     anchor_factors = item_factors.select(F.col(ITEM_ID).alias(ANCHOR_ITEM_ID), F.col(FEATURES).alias("_anchor_f"))
@@ -241,6 +246,7 @@ def item_candidate_features(
     return enriched.select(
         *CANDIDATE_COLUMNS,
         CATEGORY_USERS,
+        CATEGORY_CONFIDENCE,
         F.coalesce(F.col(JACCARD), F.lit(0.0)).alias(CONTENT_SCORE),
         F.coalesce(F.col(CONFIDENCE), F.lit(0.0)).alias(COOCCURRENCE_SCORE),
         F.coalesce(positive_lift(F.col(LIFT)), F.lit(0.0)).alias(LIFT_SCORE),
@@ -273,6 +279,20 @@ def allowed_user_categories(interest: DataFrame, cfg: UserListConfig) -> DataFra
         (F.col(INTEREST_SCORE) / F.greatest(best, F.lit(1e-9))).alias(INTEREST_COMPONENT),
         F.col(IS_NEW_CATEGORY),
         F.col(INTEREST_RANK),
+    )
+
+
+def eligible_popular(allowed: DataFrame, popularity: DataFrame, per_category: int, n: int) -> DataFrame:
+    """(user_id, item_id): each user's n most popular items of the categories they may see, from each
+    category's `per_category` most popular (what the `popularity_eligible` baseline of evaluate lists)."""
+    in_category = popularity.filter(F.col(POPULARITY_RANK) <= per_category).select(ITEM_ID, ITEM_CATEGORY, ITEM_USERS)
+    order = Window.partitionBy(USER_ID).orderBy(F.col(ITEM_USERS).desc(), F.col(ITEM_ID))
+    return (
+        allowed.select(USER_ID, ITEM_CATEGORY)
+        .join(in_category, ITEM_CATEGORY)
+        .withColumn("_r", F.row_number().over(order))
+        .filter(F.col("_r") <= n)
+        .select(USER_ID, ITEM_ID)
     )
 
 
@@ -318,8 +338,7 @@ def user_candidates(
         *EVIDENCE,
         *_source(BASKET),
     )
-    users = allowed.select(USER_ID).distinct()
-    popular = users.crossJoin(F.broadcast(top_popular(popularity, popular_fallback_items).select(ITEM_ID))).select(
+    popular = eligible_popular(allowed, popularity, cfg.items_per_category, popular_fallback_items).select(
         USER_ID,
         ITEM_ID,
         F.lit(None).cast("string").alias(ANCHOR_ITEM_ID),

@@ -81,9 +81,12 @@ def _with_source(df: pd.DataFrame, name: str, evidence: bool) -> pd.DataFrame:
     return df if evidence else df.assign(**NO_EVIDENCE)
 
 
-def top_popular_local(popularity: pd.DataFrame, n: int) -> pd.DataFrame:
-    """`candidates.top_popular`."""
-    return popularity.sort_values([ITEM_USERS, ITEM_ID], ascending=[False, True], kind="stable").head(n)
+def eligible_popular_local(allowed: pd.DataFrame, popularity: pd.DataFrame, per_category: int, n: int) -> pd.DataFrame:
+    """`candidates.eligible_popular`."""
+    in_category = popularity.loc[popularity[POPULARITY_RANK] <= per_category, [ITEM_ID, ITEM_CATEGORY, ITEM_USERS]]
+    pooled = allowed[[USER_ID, ITEM_CATEGORY]].merge(in_category, on=ITEM_CATEGORY)
+    pooled = pooled.sort_values([USER_ID, ITEM_USERS, ITEM_ID], ascending=[True, False, True], kind="stable")
+    return pooled.groupby(USER_ID).head(n)[[USER_ID, ITEM_ID]].reset_index(drop=True)
 
 
 def user_candidates_local(
@@ -113,8 +116,7 @@ def user_candidates_local(
         columns={ITEM_B: ITEM_ID, ITEM_A: ANCHOR_ITEM_ID, CATEGORY_A: ANCHOR_CATEGORY}
     )
     by_basket = _with_source(basket, BASKET, True)
-    users = allowed[[USER_ID]].drop_duplicates()
-    popular = users.merge(top_popular_local(popularity, popular_fallback_items)[[ITEM_ID]], how="cross")
+    popular = eligible_popular_local(allowed, popularity, cfg.items_per_category, popular_fallback_items)
     popular = _with_source(popular.assign(**{ANCHOR_ITEM_ID: None, ANCHOR_CATEGORY: None}), POPULAR, False)
     return pd.concat([by_interest, by_basket, popular], ignore_index=True)
 

@@ -73,6 +73,8 @@ from crosssell_spark.schemas import (
 
 # Evidence tiers: pair evidence and the user's interest first, category affinity, then popularity.
 PRIORITY = {NEIGHBOUR: 1, BASKET: 1, INTEREST: 1, ALS_NEIGHBOUR: 2, AFFINITY: 2, POPULAR: 3}
+# When several sources found an item with one score, its slot (and reason) goes to the most specific.
+SPECIFICITY = {s: i for i, s in enumerate((NEIGHBOUR, BASKET, ALS_NEIGHBOUR, INTEREST, AFFINITY, POPULAR))}
 # The crowd behind each source's evidence (the minimum-crowd rule reads it; interest has none).
 SUPPORT_OF = {NEIGHBOUR: CO_USERS, BASKET: CO_USERS, AFFINITY: CATEGORY_USERS, POPULAR: ITEM_USERS}
 
@@ -91,7 +93,7 @@ CATEGORY_AFFINITY_TEXT = "{anchor_category} shoppers often buy {category}"
 USER_INTEREST_TEXT = "you like {category}"
 NEW_CATEGORY_TEXT = "a category new to you"
 POPULAR_TEXT = "popular in {category}"
-SAME_SHOPPERS_TEXT = "shoppers who buy {anchor} buy it too"
+SAME_SHOPPERS_TEXT = "bought by shoppers whose tastes match those who buy {anchor}"
 MAX_SHARED_WORDS = 3
 WORD_SPLIT = re.compile(r"[^\w]+|_+")  # letters and digits stay, everything else splits
 
@@ -226,9 +228,10 @@ def rank_lists(
     else the score alone; within one evidence tier, the leading items of its
     `min_distinct_categories` best categories open the list, then the rest by score; at most
     `per_category_cap` items of one category. One row per item: its best evidence, then score; equal
-    ones are settled by source, then anchor, so reruns pick the same row."""
-    df = df.assign(_tier=df[SOURCE_PRIORITY] if evidence_first else 0, _neg=-df[SCORE])
-    by = [key, ITEM_ID, "_tier", "_neg", SOURCE_NAME, *([ANCHOR_ITEM_ID] if key != ANCHOR_ITEM_ID else [])]
+    ones are settled by the most specific source (`SPECIFICITY`), then anchor, so reruns pick the same row."""
+    df = df.assign(_tier=df[SOURCE_PRIORITY] if evidence_first else 0, _neg=-df[SCORE],
+                   _specific=df[SOURCE_NAME].map(SPECIFICITY))  # fmt: skip
+    by = [key, ITEM_ID, "_tier", "_neg", "_specific", *([ANCHOR_ITEM_ID] if key != ANCHOR_ITEM_ID else [])]
     best = df.sort_values(by, na_position="last", kind="stable").drop_duplicates([key, ITEM_ID])
     ordered = best.sort_values([key, ITEM_CATEGORY, "_tier", "_neg", ITEM_ID], kind="stable")
     ordered["_category_rank"] = ordered.groupby([key, ITEM_CATEGORY]).cumcount() + 1
@@ -241,7 +244,7 @@ def rank_lists(
         [key, "_tier", "_opens", "_neg", ITEM_ID], ascending=[True, True, False, True, True], kind="stable"
     )
     final[RANK] = (final.groupby(key).cumcount() + 1).astype(np.int32)
-    return final[final[RANK] <= k].drop(columns=["_tier", "_neg", "_category_rank", "_leads", "_opens"])
+    return final[final[RANK] <= k].drop(columns=["_tier", "_neg", "_specific", "_category_rank", "_leads", "_opens"])
 
 
 # --- reasons --------------------------------------------------------------------------------------
@@ -326,7 +329,7 @@ def finish(
     candidates: pd.DataFrame, spec: ListSpec, shares: pd.DataFrame, names: pd.DataFrame
 ) -> tuple[pd.DataFrame, int]:
     """Candidate frame -> (ranked, explained list rows, candidates withheld by the minimum crowd)."""
-    score = spec.ranker.score(candidates) if spec.ranker is not None else blend(candidates, spec.weights)
+    score = spec.ranker.score(candidates, spec.key) if spec.ranker is not None else blend(candidates, spec.weights)
     scored = candidates.assign(**{SCORE: score, SUPPORT: support(candidates)})
     kept, withheld = apply_rules(scored, spec.rules, spec.balance, shares)
     r = spec.rules

@@ -22,6 +22,7 @@ from crosssell_spark.schemas import (
     ANCHOR_PRICE,
     BASKET,
     CATEGORY_AFFINITY_SCORE,
+    CATEGORY_CONFIDENCE,
     CATEGORY_USERS,
     CO_USERS,
     CONTENT_SCORE,
@@ -30,6 +31,7 @@ from crosssell_spark.schemas import (
     INTEREST_COMPONENT,
     IS_BEHAVIOURAL,
     IS_CONTENT,
+    ITEM_ID,
     ITEM_PRICE,
     ITEM_USERS,
     LIFT_SCORE,
@@ -40,18 +42,22 @@ from crosssell_spark.schemas import (
 )
 
 # Feature name -> how it is read off a candidate frame (a missing column gives NaN, which the trees
-# route on their own). Counts enter as log1p; flags as 0/1.
-_PLAIN = (CONTENT_SCORE, COOCCURRENCE_SCORE, LIFT_SCORE, CATEGORY_AFFINITY_SCORE, ALS_SCORE, POPULARITY_SCORE,
-          INTEREST_COMPONENT)  # fmt: skip
+# route on their own). Counts enter as log1p; flags as 0/1. The source flags say which sources found
+# the (list key, item), over all its rows, and `sources` how many: agreement between sources is evidence.
+_PLAIN = (CONTENT_SCORE, COOCCURRENCE_SCORE, LIFT_SCORE, CATEGORY_AFFINITY_SCORE, CATEGORY_CONFIDENCE, ALS_SCORE,
+          POPULARITY_SCORE, INTEREST_COMPONENT)  # fmt: skip
 _COUNTS = (ITEM_USERS, CO_USERS, CATEGORY_USERS)
 _FLAGS = (IS_CONTENT, IS_BEHAVIOURAL)
 _SOURCES = (NEIGHBOUR, BASKET, ALS_NEIGHBOUR, AFFINITY, INTEREST, POPULAR)
 PRICE_RATIO = "price_ratio"
+SOURCES_FOUND = "sources"
+FOUND_BY = tuple(f"found_by_{s}" for s in _SOURCES)
 FEATURES: tuple[str, ...] = (
     *_PLAIN,
     *(f"log_{c}" for c in _COUNTS),
     *_FLAGS,
-    *(f"from_{s}" for s in _SOURCES),
+    *FOUND_BY,
+    SOURCES_FOUND,
     PRICE_RATIO,
 )
 
@@ -59,11 +65,11 @@ FEATURES: tuple[str, ...] = (
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "content": (CONTENT_SCORE, IS_CONTENT),
     "co-purchase": (COOCCURRENCE_SCORE, LIFT_SCORE, f"log_{CO_USERS}", IS_BEHAVIOURAL),
-    "category affinity": (CATEGORY_AFFINITY_SCORE, f"log_{CATEGORY_USERS}"),
+    "category affinity": (CATEGORY_AFFINITY_SCORE, CATEGORY_CONFIDENCE, f"log_{CATEGORY_USERS}"),
     "als": (ALS_SCORE,),
     "popularity": (POPULARITY_SCORE, f"log_{ITEM_USERS}"),
     "interest": (INTEREST_COMPONENT,),
-    "source": tuple(f"from_{s}" for s in _SOURCES),
+    "source": (*FOUND_BY, SOURCES_FOUND),
     "price": (PRICE_RATIO,),
 }
 
@@ -74,9 +80,19 @@ def _column(candidates: pd.DataFrame, name: str) -> np.ndarray:
     return pd.to_numeric(candidates[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def feature_matrix(candidates: pd.DataFrame, hidden: tuple[str, ...] = ()) -> np.ndarray:
-    """(rows, len(FEATURES)) float64 matrix of a candidate frame, in `FEATURES` order; `hidden`
-    features are all missing (an ablation)."""
+def _found_by(candidates: pd.DataFrame, key: str) -> np.ndarray:
+    """(rows, len(_SOURCES)) 0/1: which sources hold a row for the row's (key, item)."""
+    if SOURCE_NAME not in candidates or candidates.empty:
+        return np.zeros((len(candidates), len(_SOURCES)))
+    source = candidates[SOURCE_NAME].to_numpy(dtype=object)
+    onehot = pd.DataFrame({s: (source == s).astype(np.float64) for s in _SOURCES}, index=candidates.index)
+    pair = [candidates[key].to_numpy(dtype=object), candidates[ITEM_ID].to_numpy(dtype=object)]
+    return onehot.groupby(pair, dropna=False, sort=False).transform("max").to_numpy(np.float64)
+
+
+def feature_matrix(candidates: pd.DataFrame, key: str, hidden: tuple[str, ...] = ()) -> np.ndarray:
+    """(rows, len(FEATURES)) float64 matrix of a candidate frame whose lists are keyed by `key`, in
+    `FEATURES` order; `hidden` features are all missing (an ablation)."""
     columns = [_column(candidates, c) for c in _PLAIN]
     columns += [np.log1p(np.nan_to_num(_column(candidates, c), nan=0.0)) for c in _COUNTS]
     columns += [
@@ -85,8 +101,8 @@ def feature_matrix(candidates: pd.DataFrame, hidden: tuple[str, ...] = ()) -> np
         else np.zeros(len(candidates))
         for c in _FLAGS
     ]
-    source = candidates[SOURCE_NAME].to_numpy(dtype=object) if SOURCE_NAME in candidates else None
-    columns += [(source == s).astype(np.float64) if source is not None else np.zeros(len(candidates)) for s in _SOURCES]
+    found = _found_by(candidates, key)
+    columns += [*found.T, found.sum(axis=1)]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = _column(candidates, ITEM_PRICE) / _column(candidates, ANCHOR_PRICE)
     columns.append(np.where(np.isfinite(ratio), ratio, np.nan))
@@ -142,14 +158,14 @@ class Ranker:
         """Whether this code computes the features the model was fitted on."""
         return self.features == FEATURES and self.booster.feature_name() == list(FEATURES)
 
-    def score(self, candidates: pd.DataFrame, hidden: tuple[str, ...] = ()) -> np.ndarray:
+    def score(self, candidates: pd.DataFrame, key: str, hidden: tuple[str, ...] = ()) -> np.ndarray:
         """Every row's score in (0, 1): the model's raw output through the logistic function (a
         probability for the binary objective, an order-preserving squash for lambdarank)."""
         if candidates.empty:
             return np.zeros(0)
         if not self.compatible:
             raise ValueError(f"ranker fitted on features {self.booster.feature_name()}, this code computes {FEATURES}")
-        raw = self.booster.predict(feature_matrix(candidates, hidden), raw_score=True, num_threads=1)
+        raw = self.booster.predict(feature_matrix(candidates, key, hidden), raw_score=True, num_threads=1)
         return np.asarray(1.0 / (1.0 + np.exp(-np.asarray(raw, dtype=np.float64))), dtype=np.float64)
 
     def importances(self) -> dict[str, float]:

@@ -21,7 +21,7 @@ from crosssell_spark.evaluation.metrics import (
     LIST_METRICS,
     NDCG,
 )
-from crosssell_spark.evaluation.significance import Lead
+from crosssell_spark.significance import Lead
 
 REPORT_FILE = "report.md"
 METRIC_BARS, CATEGORY_HITS, SCORE_DISTRIBUTIONS = "metric_bars.png", "category_hit_rates.png", "score_distributions.png"

@@ -32,7 +32,6 @@ from crosssell_spark.evaluation import baselines as B
 from crosssell_spark.evaluation import metrics as M
 from crosssell_spark.evaluation import sar as S
 from crosssell_spark.evaluation.report import ReportInputs, write_report
-from crosssell_spark.evaluation.significance import Lead, paired_bootstrap
 from crosssell_spark.evaluation.split import before, cut_from, from_cut, last_event_date
 from crosssell_spark.evaluation.tasks import (
     EXCLUDED_CATEGORIES,
@@ -63,6 +62,7 @@ from crosssell_spark.schemas import (
     USER_ID,
     VALUE,
 )
+from crosssell_spark.significance import Lead, paired_bootstrap
 from crosssell_spark.tables import (
     CATEGORIES,
     EVALUATION,

@@ -45,9 +45,11 @@ from crosssell_spark.schemas import (
     SCORE,
     SESSION_ID,
     SOURCE_NAME,
+    SOURCE_PRIORITY,
     SUPPORT,
     USER_ID,
 )
+from crosssell_spark.significance import paired_bootstrap
 
 BASKET = "basket"
 LABEL = "label"
@@ -184,6 +186,13 @@ class Outcome:
     ablation: dict[str, dict[str, float]] | None = None  # the learnt lists without each feature group or source
 
 
+def canonical(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The labelled rows in one order whatever order Spark returned them in: by key and item, the
+    best evidence tier first (the row a fit keeps per item), then source and anchor."""
+    by = [key, ITEM_ID, SOURCE_PRIORITY, SOURCE_NAME, *([ANCHOR_ITEM_ID] if key != ANCHOR_ITEM_ID else [])]
+    return frame.sort_values(by, na_position="last", kind="stable").reset_index(drop=True)
+
+
 def servable(frame: pd.DataFrame, spec: ListSpec) -> pd.DataFrame:
     """The rows the list rules would let through (before any score threshold or balancing)."""
     rules = spec.rules.model_copy(update={"min_score": float("-inf")})
@@ -195,6 +204,12 @@ def servable(frame: pd.DataFrame, spec: ListSpec) -> pd.DataFrame:
 def list_quality(frame: pd.DataFrame, spec: ListSpec, score: np.ndarray, keys: int) -> dict[str, float]:
     """HitRate@k and NDCG@k of the lists `rank_lists` builds from `score` (the spec's own rules),
     over `keys` labelled keys (a key whose candidates hold no positive counts as a miss)."""
+    per_key = key_quality(frame, spec, score)
+    return {m: round(float(per_key[m].sum()) / max(keys, 1), 6) for m in ("hit_rate", "ndcg")}
+
+
+def key_quality(frame: pd.DataFrame, spec: ListSpec, score: np.ndarray) -> pd.DataFrame:
+    """Per listed key (index): hit_rate (0/1) and ndcg of its list built from `score` (`list_quality`)."""
     r = spec.rules
     tiers = r.evidence_first and spec.ranker is None
     ranked = rank_lists(
@@ -206,15 +221,16 @@ def list_quality(frame: pd.DataFrame, spec: ListSpec, score: np.ndarray, keys: i
     ideal = found.map(lambda n: float(np.sum(1.0 / np.log2(np.arange(2, int(n) + 2)))))
     ndcg = (dcg / ideal.reindex(dcg.index)).replace([np.inf], 0.0).fillna(0.0)
     hits = ranked.groupby(spec.key)[LABEL].max()
-    return {"hit_rate": round(float(hits.sum()) / max(keys, 1), 6), "ndcg": round(float(ndcg.sum()) / max(keys, 1), 6)}
+    return pd.DataFrame({"hit_rate": hits.astype(np.float64), "ndcg": ndcg.reindex(hits.index).fillna(0.0)})
 
 
 def fit_and_guard(frame: pd.DataFrame, spec: ListSpec, cfg: RankerConfig) -> Outcome:
     """Fit the ranker on the training keys' rows, then compare it with the configured weights and
-    popularity alone on the validation keys: the learnt score is kept only where it beats both (on
-    NDCG@k, then HitRate@k); otherwise the better of the other two scores the lists."""
+    popularity alone on the validation keys: the learnt score is kept only where its NDCG@k lead over
+    each is beyond noise (a paired bootstrap over the keys, 95 % interval above zero); otherwise the
+    better of the other two (NDCG@k, then HitRate@k) scores the lists."""
     started = time.perf_counter()
-    rows = servable(frame, spec)
+    rows = servable(canonical(frame, spec.key), spec)
     train, valid = rows[~rows[VALIDATION].to_numpy(bool)], rows[rows[VALIDATION].to_numpy(bool)]
     n_valid = int(frame.loc[frame[VALIDATION].to_numpy(bool), spec.key].nunique())
     counts = Counts(int(train[spec.key].nunique()), len(train), int(train[LABEL].sum()), n_valid)
@@ -232,13 +248,19 @@ def fit_and_guard(frame: pd.DataFrame, spec: ListSpec, cfg: RankerConfig) -> Out
         )
         return Outcome(fallback, reason, None, counts, quality, time.perf_counter() - started)
     ranker = _fit(train, spec, cfg)
-    quality[LEARNT] = list_quality(valid, spec.scored_by(LEARNT, ranker), ranker.score(valid), n_valid)
-    wins = all(_order(quality[LEARNT]) > _order(quality[s]) for s in (CONFIGURED, POPULARITY_ONLY))
+    quality[LEARNT] = list_quality(valid, spec.scored_by(LEARNT, ranker), ranker.score(valid, spec.key), n_valid)
+    keys = pd.Index(frame.loc[frame[VALIDATION].to_numpy(bool), spec.key].unique())
+    learnt = _ndcg(valid, spec.scored_by(LEARNT, ranker), ranker.score(valid, spec.key), keys)
+    leads = {s: paired_bootstrap(learnt, _ndcg(valid, spec.scored_by(s), None, keys), cfg.seed) for s in quality
+             if s != LEARNT}  # fmt: skip
+    wins = all(lead.significant for lead in leads.values())
     scorer = LEARNT if wins else fallback
+    said = ", ".join(f"{s} {lead.text()}" for s, lead in leads.items())
     reason = (
-        f"learnt beats configured and popularity on {n_valid} validation keys"
+        f"learnt beats configured and popularity beyond noise on {n_valid} validation keys (NDCG lead: {said})"
         if wins
-        else f"learnt does not beat both on {n_valid} validation keys: scored by {fallback}"
+        else f"learnt does not beat both beyond noise on {n_valid} validation keys (NDCG lead: {said}): "
+        f"scored by {fallback}"
     )
     dropped = ablation(train, valid, spec, cfg, n_valid) if cfg.ablation else None
     return Outcome(scorer, reason, ranker, counts, quality, time.perf_counter() - started, dropped)
@@ -247,8 +269,10 @@ def fit_and_guard(frame: pd.DataFrame, spec: ListSpec, cfg: RankerConfig) -> Out
 def _fit(train: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, hidden: tuple[str, ...] = ()) -> Ranker:
     m = cfg.model
     params = RankerParams(m.num_trees, m.learning_rate, m.num_leaves, m.min_data_in_leaf, cfg.seed, m.objective)
-    keys = train[spec.key].to_numpy(dtype=object).astype(str)
-    return Ranker.fit(feature_matrix(train, hidden), train[LABEL].to_numpy(np.float64), keys, params)
+    features = feature_matrix(train, spec.key, hidden)  # over every row: which sources found each item
+    first = ~train.duplicated([spec.key, ITEM_ID]).to_numpy()  # then one row per listed item (`canonical`)
+    keys = train[spec.key].to_numpy(dtype=object).astype(str)[first]
+    return Ranker.fit(features[first], train[LABEL].to_numpy(np.float64)[first], keys, params)
 
 
 def ablation(
@@ -257,13 +281,13 @@ def ablation(
     """The learnt lists' validation figures with each feature group hidden, and each candidate
     source's rows removed, in turn (a refit each): what every signal and source is worth."""
     out = {}
-    full = feature_matrix(train)
+    full = feature_matrix(train, spec.key)
     for group, features in FEATURE_GROUPS.items():
         if np.isnan(full[:, [FEATURES.index(f) for f in features]]).all():
             continue  # the list kind has none of it (interest on item lists)
         ranker = _fit(train, spec, cfg, features)
         out[f"without {group} features"] = list_quality(
-            valid, spec.scored_by(LEARNT, ranker), ranker.score(valid, features), n_valid
+            valid, spec.scored_by(LEARNT, ranker), ranker.score(valid, spec.key, features), n_valid
         )
     for source in sorted(set(train[SOURCE_NAME])):
         kept_train, kept_valid = train[train[SOURCE_NAME] != source], valid[valid[SOURCE_NAME] != source]
@@ -271,9 +295,15 @@ def ablation(
             continue
         ranker = _fit(kept_train, spec, cfg)
         out[f"without {source} candidates"] = list_quality(
-            kept_valid, spec.scored_by(LEARNT, ranker), ranker.score(kept_valid), n_valid
+            kept_valid, spec.scored_by(LEARNT, ranker), ranker.score(kept_valid, spec.key), n_valid
         )
     return out
+
+
+def _ndcg(frame: pd.DataFrame, spec: ListSpec, score: np.ndarray | None, keys: pd.Index) -> pd.Series:
+    """Per-key NDCG@k over every validation key (unlisted keys 0); `score` None: the spec's blend."""
+    scored = _blend(frame, spec) if score is None else score
+    return key_quality(frame, spec, scored)["ndcg"].reindex(keys).fillna(0.0)
 
 
 def _blend(frame: pd.DataFrame, spec: ListSpec) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 tests/airflow/inspect_dags.py runs in .venv-airflow (created by `make airflow-venv`, or here when
 missing): a DagBag of jobs/airflow, each task's templates rendered for one logical date, and the
-command the provider's SparkSubmitHook builds from them. The commands must be the ones the README
+command the provider's SparkSubmitHook builds from them. The commands must be the ones docs/cluster.md
 and dist/submit.sh document, built by deploy/submit.py.
 """
 
@@ -93,13 +93,13 @@ def test_maintenance_is_a_weekly_dag(report: dict[str, Any]) -> None:
 
 
 def test_rendered_commands_are_the_documented_ones(report: dict[str, Any]) -> None:
-    """Each task's spark-submit line == deploy/submit.py's == the README's, for the README's settings."""
+    """Each task's spark-submit line == deploy/submit.py's == docs/cluster.md's, for its example settings."""
     documented = _readme_commands()
     rendered = {**report["dags"]["crosssell_nightly"]["tasks"], **report["dags"]["crosssell_maintenance"]["tasks"]}
     for task_id, stage in {**NIGHTLY_STAGES, "maintain": "maintain"}.items():
         expected = submit.submit_command(stage, README_SETTINGS, DS)
         assert rendered[task_id]["command"] == expected, task_id
-        assert documented[submit.app_name(stage)] == expected, f"README line of {stage}"
+        assert documented[submit.app_name(stage)] == expected, f"docs/cluster.md line of {stage}"
     assert "--run-date" in expected and expected[expected.index("--run-date") + 1] == DS
 
 
@@ -131,9 +131,9 @@ def test_submit_script_prints_the_same_commands(report: dict[str, Any], tmp_path
 
 
 def _readme_commands() -> dict[str, list[str]]:
-    """The spark-submit lines in the README's Airflow section, by --name."""
-    text = (ROOT / "README.md").read_text()
+    """The spark-submit lines documented in docs/cluster.md, by --name."""
+    text = (ROOT / "docs" / "cluster.md").read_text()
     block = re.search(r"<!-- submit-lines:start -->\n```bash\n(.*?)```\n<!-- submit-lines:end -->", text, re.S)
-    assert block, "README lacks the submit-lines block"
+    assert block, "docs/cluster.md lacks the submit-lines block"
     commands = submit.parse_commands(block.group(1))
     return {c[c.index("--name") + 1]: c for c in commands}

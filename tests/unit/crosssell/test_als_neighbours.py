@@ -39,4 +39,4 @@ def test_an_als_neighbour_says_shoppers_buy_both():
            "item_title": "Case", "co_users": None, "item_category": "cases", "anchor_category": "phones"}  # fmt: skip
     explained = lists.explain(pd.DataFrame([row]), pd.DataFrame({"item_category": [], "category_name": []}))
     assert explained.loc[0, "reason_codes"] == [lists.SAME_SHOPPERS]
-    assert explained.loc[0, "reason"] == "shoppers who buy Phone X buy it too"
+    assert explained.loc[0, "reason"] == "bought by shoppers whose tastes match those who buy Phone X"

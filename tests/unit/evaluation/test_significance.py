@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crosssell_spark.evaluation.significance import paired_bootstrap
+from crosssell_spark.significance import paired_bootstrap
 
 
 def per_query(values: np.ndarray) -> pd.Series:

@@ -127,7 +127,8 @@ def fitted(anchors: int, seed: int, trees: int) -> tuple[pd.DataFrame, Ranker]:
     """A candidate frame and a small ranker fitted on it."""
     frame = candidate_frame(anchors, seed)
     keys = frame["anchor_item_id"].to_numpy()
-    return frame, Ranker.fit(feature_matrix(frame), frame[LABEL].to_numpy(float), keys, RankerParams(num_trees=trees))
+    features = feature_matrix(frame, "anchor_item_id")
+    return frame, Ranker.fit(features, frame[LABEL].to_numpy(float), keys, RankerParams(num_trees=trees))
 
 
 def test_the_learnt_score_wins_the_guard_when_it_finds_what_the_weights_miss(config):
@@ -152,14 +153,27 @@ def test_below_min_positives_no_model_is_fitted_and_the_better_fallback_scores(c
     assert "min_positives" in outcome.reason and outcome.counts.train_positives < config.crosssell.ranker.min_positives
 
 
+def test_a_learnt_score_that_is_not_better_beyond_noise_does_not_ship(config):
+    # enough positives to fit, but labels drawn at random: whatever the fit finds is noise
+    outcome = fit_and_guard(candidate_frame(2000, seed=5, planted=False), ListSpec.items(config.crosssell),
+                            config.crosssell.ranker)  # fmt: skip
+    assert outcome.ranker is not None and outcome.counts.train_positives >= config.crosssell.ranker.min_positives
+    assert outcome.scorer in (CONFIGURED, POPULARITY_ONLY) and "beyond noise" in outcome.reason
+
+
 def test_the_same_data_and_seed_give_the_same_model(config):
     frame = candidate_frame(100, seed=3)
     params = RankerParams(num_trees=30, seed=7)
-    first = Ranker.fit(feature_matrix(frame), frame[LABEL].to_numpy(float), frame["anchor_item_id"].to_numpy(), params)
-    second = Ranker.fit(feature_matrix(frame), frame[LABEL].to_numpy(float), frame["anchor_item_id"].to_numpy(), params)
+    features, labels, keys = (
+        feature_matrix(frame, "anchor_item_id"),
+        frame[LABEL].to_numpy(float),
+        frame["anchor_item_id"],
+    )
+    first = Ranker.fit(features, labels, keys.to_numpy(), params)
+    second = Ranker.fit(features, labels, keys.to_numpy(), params)
     assert first.model_text == second.model_text
     shipped = pickle.loads(pickle.dumps(first))  # as Spark ships it to a task: the text, not the C++ handle
-    np.testing.assert_array_equal(shipped.score(frame), first.score(frame))
+    np.testing.assert_array_equal(shipped.score(frame, "anchor_item_id"), first.score(frame, "anchor_item_id"))
 
 
 def test_a_learnt_spec_scores_by_the_model_and_ranks_by_score_alone(config):
@@ -169,7 +183,7 @@ def test_a_learnt_spec_scores_by_the_model_and_ranks_by_score_alone(config):
     names = pd.DataFrame({"item_category": [], "category_name": []})
     shares = pd.DataFrame({"item_category": [], "category_share": []})
     lists, _ = finish(one, spec, shares, names)
-    expected = dict(zip(one[ITEM_ID], ranker.score(one), strict=True))
+    expected = dict(zip(one[ITEM_ID], ranker.score(one, "anchor_item_id"), strict=True))
     assert all(0 < s < 1 for s in lists[SCORE])
     assert all(abs(expected[i] - s) < 1e-12 for i, s in zip(lists[ITEM_ID], lists[SCORE], strict=True))
     # the evidence tier no longer leads: scores fall down the list (past the category openers)
@@ -179,10 +193,22 @@ def test_a_learnt_spec_scores_by_the_model_and_ranks_by_score_alone(config):
 
 
 def test_features_are_read_by_name_and_missing_columns_are_nan():
-    frame = pd.DataFrame({"content_score": [0.5], "item_users": [9], "source": ["basket"]})
-    row = dict(zip(FEATURES, feature_matrix(frame)[0], strict=True))
+    frame = pd.DataFrame({"user_id": ["u"], "item_id": ["i"], "content_score": [0.5], "item_users": [9],
+                          "source": ["basket"]})  # fmt: skip
+    row = dict(zip(FEATURES, feature_matrix(frame, "user_id")[0], strict=True))
     assert row["content_score"] == 0.5 and row["log_item_users"] == pytest.approx(np.log(10))
-    assert row["from_basket"] == 1.0 and row["from_popular"] == 0.0 and np.isnan(row["als_score"])
+    assert row["found_by_basket"] == 1.0 and row["found_by_popular"] == 0.0 and np.isnan(row["als_score"])
+
+
+def test_source_flags_cover_every_source_that_found_the_item_for_that_list():
+    # i1 reached a0's list through co-purchase and ALS neighbours; in a1's list only through popularity
+    frame = pd.DataFrame({"anchor_item_id": ["a0", "a0", "a1"], "item_id": ["i1", "i1", "i1"],
+                          "source": ["neighbour", "als_neighbour", "popular"]})  # fmt: skip
+    rows = [dict(zip(FEATURES, r, strict=True)) for r in feature_matrix(frame, "anchor_item_id")]
+    for row in rows[:2]:
+        assert (row["found_by_neighbour"], row["found_by_als_neighbour"], row["found_by_popular"]) == (1, 1, 0)
+        assert row["sources"] == 2
+    assert (rows[2]["found_by_neighbour"], rows[2]["found_by_popular"], rows[2]["sources"]) == (0, 1, 1)
 
 
 def test_the_ablation_refits_without_each_feature_group_and_source(config):

@@ -1,4 +1,4 @@
-"""Paired bootstrap of the pipeline's lead over each baseline, per task and metric.
+"""Paired bootstrap of one method's lead over another, per query: the evaluate report's leads and train-ranker's guard.
 
 Every method is scored on the same queries, so the difference of two methods is resampled by
 query: draw the queries with replacement, take the mean difference, repeat. The 2.5 % and 97.5 %
