@@ -232,14 +232,15 @@ def fit_and_guard(frame: pd.DataFrame, spec: ListSpec, cfg: RankerConfig) -> Out
     started = time.perf_counter()
     rows = servable(canonical(frame, spec.key), spec)
     train, valid = rows[~rows[VALIDATION].to_numpy(bool)], rows[rows[VALIDATION].to_numpy(bool)]
-    n_valid = int(frame.loc[frame[VALIDATION].to_numpy(bool), spec.key].nunique())
+    keys = pd.Index(frame.loc[frame[VALIDATION].to_numpy(bool), spec.key].unique())  # every validation key
+    n_valid = len(keys)
     counts = Counts(int(train[spec.key].nunique()), len(train), int(train[LABEL].sum()), n_valid)
-    configured = spec.scored_by(CONFIGURED)
-    popular = spec.scored_by(POPULARITY_ONLY)
-    quality = {}
+    per_key = {}  # scorer -> per validation key hit_rate and ndcg: one ranking per scorer
     if n_valid:
-        quality[CONFIGURED] = list_quality(valid, configured, _blend(valid, configured), n_valid)
-        quality[POPULARITY_ONLY] = list_quality(valid, popular, _blend(valid, popular), n_valid)
+        for name in (CONFIGURED, POPULARITY_ONLY):
+            scored = spec.scored_by(name)
+            per_key[name] = key_quality(valid, scored, _blend(valid, scored)).reindex(keys, fill_value=0.0)
+    quality = {name: _means(figures) for name, figures in per_key.items()}
     fallback = max((CONFIGURED, POPULARITY_ONLY), key=lambda s: _order(quality.get(s)))
     if counts.train_positives < cfg.min_positives or not n_valid:
         reason = (
@@ -248,11 +249,13 @@ def fit_and_guard(frame: pd.DataFrame, spec: ListSpec, cfg: RankerConfig) -> Out
         )
         return Outcome(fallback, reason, None, counts, quality, time.perf_counter() - started)
     ranker = _fit(train, spec, cfg)
-    quality[LEARNT] = list_quality(valid, spec.scored_by(LEARNT, ranker), ranker.score(valid, spec.key), n_valid)
-    keys = pd.Index(frame.loc[frame[VALIDATION].to_numpy(bool), spec.key].unique())
-    learnt = _ndcg(valid, spec.scored_by(LEARNT, ranker), ranker.score(valid, spec.key), keys)
-    leads = {s: paired_bootstrap(learnt, _ndcg(valid, spec.scored_by(s), None, keys), cfg.seed) for s in quality
-             if s != LEARNT}  # fmt: skip
+    learnt = key_quality(valid, spec.scored_by(LEARNT, ranker), ranker.score(valid, spec.key))
+    per_key[LEARNT] = learnt.reindex(keys, fill_value=0.0)
+    quality[LEARNT] = _means(per_key[LEARNT])
+    leads = {
+        s: paired_bootstrap(per_key[LEARNT]["ndcg"], per_key[s]["ndcg"], cfg.seed)
+        for s in (CONFIGURED, POPULARITY_ONLY)
+    }
     wins = all(lead.significant for lead in leads.values())
     scorer = LEARNT if wins else fallback
     said = ", ".join(f"{s} {lead.text()}" for s, lead in leads.items())
@@ -300,10 +303,9 @@ def ablation(
     return out
 
 
-def _ndcg(frame: pd.DataFrame, spec: ListSpec, score: np.ndarray | None, keys: pd.Index) -> pd.Series:
-    """Per-key NDCG@k over every validation key (unlisted keys 0); `score` None: the spec's blend."""
-    scored = _blend(frame, spec) if score is None else score
-    return key_quality(frame, spec, scored)["ndcg"].reindex(keys).fillna(0.0)
+def _means(per_key: pd.DataFrame) -> dict[str, float]:
+    """Mean hit_rate and ndcg over every validation key (`key_quality` reindexed to them)."""
+    return {m: round(float(per_key[m].mean()), 6) for m in ("hit_rate", "ndcg")}
 
 
 def _blend(frame: pd.DataFrame, spec: ListSpec) -> np.ndarray:
