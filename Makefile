@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@command -v java >/dev/null || { echo "need Java 17 (java on PATH) for Spark"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[local,dp,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the project with pinned dependencies
@@ -44,11 +44,12 @@ lint: $(STAMP)  ## ruff, and lint-imports (the package's layering: [tool.importl
 	$(BIN)/ruff check crosssell_spark jobs tests bench deploy
 	$(BIN)/lint-imports --no-logo
 
-typecheck: $(STAMP)  ## mypy
+typecheck: $(STAMP)  ## mypy, for Python 3.11 and for 3.12
 	$(BIN)/mypy
+	$(BIN)/mypy --python-version 3.12
 
 bench: $(STAMP)  ## run the benchmarks (BENCH=pipeline,als,lsh,stream; BENCH_EVENTS=1000000,...) -> bench/results.{json,md}
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[local,dp,dev,bench]"
 	$(BIN)/python -m bench.run $(if $(BENCH),--only $(BENCH))
 
 $(DIST_STAMP): $(STAMP) pyproject.toml requirements.lock $(PACKAGE_SOURCES)

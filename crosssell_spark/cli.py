@@ -7,12 +7,14 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import date
+from typing import cast
 
 from crosssell_spark.config import AppConfig, ConfigError, load_config
 from crosssell_spark.run import StageFailedError
 
 EXIT_STAGE_FAILED = 1
 EXIT_CONFIG_ERROR = 2
+EXIT_INPUT_ERROR = 3  # an input path or column, or what `show` names (a table, an anchor, a user), does not exist
 log = logging.getLogger("crosssell_spark")
 
 
@@ -52,6 +54,15 @@ def _parser() -> argparse.ArgumentParser:
         "evaluate", parents=[common], help="retrain on a time split, score lists and baselines, write a report"
     )
     commands.add_parser("show-config", parents=[common], help="print the merged, validated config")
+    show = commands.add_parser(
+        "show", parents=[common], help="print one anchor item's or user's cross-sell list with titles and reasons"
+    )
+    whose = show.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--anchor", metavar="ITEM_ID", help="an anchor item's list (item_cross_sell)")
+    whose.add_argument(
+        "--user", metavar="USER_ID", help="a user's list (user_cross_sell); the raw id, also with pseudonymisation on"
+    )
+    show.add_argument("--k", type=int, metavar="N", help="at most N items (default: all the list holds)")
     stream = commands.add_parser(
         "stream", parents=[common], help="Structured Streaming: new clickstream -> events_clean, refreshed user lists"
     )
@@ -119,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         return _forget(args, config)
     if args.command in ("rollback", "history"):
         return _time_travel(args, config)
+    if args.command == "show":
+        return _show(args, config)
     if args.command == "evaluate":
         return _guarded(_evaluate, config, args.run_date)
     if args.command == "stream":
@@ -129,8 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         tune = config.interest.tune.model_copy(update={"enabled": True})
         config = config.model_copy(update={"interest": config.interest.model_copy(update={"tune": tune})})
         args.command = "train-interest"
+    from crosssell_spark.sources.contract import InputError
+
     try:
         return _run_stages(args.command, config, args.run_date)
+    except InputError as err:
+        print(f"crosssell: {err}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
     except StageFailedError as err:
         log.error("%s", err)
         print(f"crosssell: {err}", file=sys.stderr)
@@ -151,6 +169,14 @@ def _run_stages(command: str, config: AppConfig, run_date: date | None) -> int:
         results = [pipeline.run_stage(command, spark, config, run)]
     lake = Lakehouse(spark, config.lakehouse)
     print(pipeline.format_summary(results, pipeline.summarise(lake, results), lake.root))
+    from crosssell_spark.crosssell.stage import STAGE as CANDIDATES
+
+    if any(r.stage == CANDIDATES for r in results):
+        from crosssell_spark.insights import strongest_anchors
+        from crosssell_spark.tables import ITEM_CROSS_SELL
+
+        for anchor in strongest_anchors(lake.read(ITEM_CROSS_SELL.name), 1):
+            print(f"  one list with titles:    crosssell show --anchor {anchor}  (with this run's --conf / --set)")
     return 0
 
 
@@ -255,6 +281,49 @@ def _time_travel(args: argparse.Namespace, config: AppConfig) -> int:
         return EXIT_CONFIG_ERROR
     new_version = lake.restore(args.table, args.version)
     print(f"{args.table}: restored version {args.version} as new version {new_version} (was {current})")
+    return 0
+
+
+def _show(args: argparse.Namespace, config: AppConfig) -> int:
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    from crosssell_spark.insights import format_list, item_list_review, user_list_review
+    from crosssell_spark.lakehouse import Lakehouse
+    from crosssell_spark.privacy.pseudonym import pseudonym, require_key
+    from crosssell_spark.schemas import ITEM_ID, RANK
+    from crosssell_spark.session import get_spark
+    from crosssell_spark.tables import CATEGORIES, ITEM_CROSS_SELL, ITEMS_CLEAN, USER_CROSS_SELL
+
+    table = ITEM_CROSS_SELL if args.anchor is not None else USER_CROSS_SELL
+    lake = Lakehouse(get_spark(config), config.lakehouse)
+    missing = [t.name for t in (table, ITEMS_CLEAN, CATEGORIES) if not lake.exists(t.name)]
+    if missing:
+        print(
+            f"crosssell: no published {', '.join(missing)} under {lake.root}: run the pipeline first", file=sys.stderr
+        )
+        return EXIT_INPUT_ERROR
+    lists, items, categories = lake.read(table.name), lake.read(ITEMS_CLEAN.name), lake.read(CATEGORIES.name)
+    if args.anchor is not None:
+        review = cast(pd.DataFrame, item_list_review(lists, items, categories, [args.anchor]).toPandas())
+        known = review.empty and items.where(F.col(ITEM_ID) == args.anchor).limit(1).count() > 0
+        heading = f"{table.name} of anchor {args.anchor}" + (
+            f" {review['anchor_title'].iloc[0]!r} ({review['anchor_category_name'].iloc[0]})"
+            if not review.empty
+            else ""
+        )
+        absent = f"item {args.anchor} has no list in {table.name}" + (
+            " (it is in items_clean: no candidate passed the rules)" if known else " (and is not in items_clean)"
+        )
+    else:
+        ids = [args.user] + ([pseudonym(require_key(config.privacy), args.user)] if config.privacy.pseudonymise else [])
+        review = cast(pd.DataFrame, user_list_review(lists, items, categories, ids).toPandas())
+        heading, absent = f"{table.name} of user {args.user}", f"user {args.user} has no list in {table.name}"
+    if review.empty:
+        print(f"crosssell: {absent}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    shown = review if args.k is None else review[review[RANK] <= args.k]
+    print(format_list(f"{heading}, {len(shown)} of {len(review)} items:", shown))
     return 0
 
 

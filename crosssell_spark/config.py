@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
@@ -547,7 +548,7 @@ def _deep_merge(
             origins[path] = origins.get(path, origin)
             _deep_merge(base[key], value, origin, origins, path)
         else:
-            base[key] = _expand_env(value)
+            base[key] = _expand_env(value, origin, path)
             _mark_origin(value, origin, origins, path)
 
 
@@ -558,13 +559,31 @@ def _mark_origin(value: Any, origin: str, origins: dict[tuple[str, ...], str], p
             _mark_origin(inner, origin, origins, (*path, str(key)))
 
 
-def _expand_env(value: Any) -> Any:
+DOTTED_KEY = re.compile(r"\b[a-z_]+(?:\.[a-z_]+)+")  # a config key named in a validation message, e.g. input.path
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")  # ${NAME} or ${NAME:-default}
+
+
+def _expand_env(value: Any, origin: str, path: tuple[str, ...]) -> Any:
+    """Strings with `${NAME}` take the variable's value (`${NAME:-default}`: the default when it is
+    unset); an unset variable without a default is an error naming the file and key."""
     if isinstance(value, str):
-        return os.path.expandvars(value)
+
+        def substitute(match: re.Match[str]) -> str:
+            name, has_default, default = match.groups()
+            if name in os.environ:
+                return os.environ[name]
+            if has_default is not None:
+                return default
+            raise ConfigError(
+                f"{origin}: {'.'.join(path)}: environment variable {name} is not set "
+                f"(set it, or write ${{{name}:-default}})"
+            )
+
+        return ENV_REFERENCE.sub(substitute, value)
     if isinstance(value, Mapping):
-        return {k: _expand_env(v) for k, v in value.items()}
+        return {k: _expand_env(v, origin, (*path, str(k))) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v) for v in value]
+        return [_expand_env(v, origin, path) for v in value]
     return value
 
 
@@ -628,11 +647,18 @@ def _describe(err: ValidationError, origins: dict[tuple[str, ...], str], base: s
     for problem in err.errors():
         loc = tuple(str(p) for p in problem["loc"])
         origin = next((origins[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in origins), base)
+        # a cross-field rule names the keys it read: blame the file that set each of them
+        named = dict.fromkeys(tuple(k.split(".")) for k in DOTTED_KEY.findall(str(problem["msg"])))
+        set_by = [f"{origins[k]} ({'.'.join(k)})" for k in named if k in origins]
+        if problem["type"] == "value_error" and set_by:
+            origin = ", ".join(set_by)
         key = ".".join(loc) or "<root>"
         if problem["type"] == "extra_forbidden":
             message = "unknown key"
         elif problem["type"] == "missing":
             message = "required key is missing"
+        elif isinstance(problem.get("input"), Mapping):  # a section-wide rule: its message says it all
+            message = str(problem["msg"])
         else:
             message = f"{problem['msg']} (got {problem.get('input')!r})"
         lines.append(f"{origin}: {key}: {message}")

@@ -6,6 +6,7 @@ call these and plot.
 
 from __future__ import annotations
 
+import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -226,3 +227,28 @@ def reason_code_counts(item_lists: DataFrame, user_lists: DataFrame) -> DataFram
         .select(LIST_TYPE, REASON_CODE, "count")
         .orderBy(LIST_TYPE, F.col("count").desc(), REASON_CODE)
     )
+
+
+def format_list(heading: str, review: pd.DataFrame, title_width: int = 44) -> str:
+    """A reviewed list (`item_list_review` / `user_list_review` rows of one key) as plain text: the
+    heading, then one line per slot (rank, item, title, category, score, source) and its reason."""
+    if review.empty:
+        return f"{heading}\n  (no items)"
+
+    def cut(text: object, width: int) -> str:
+        value = "" if text is None or pd.isna(text) else str(text)
+        return value if len(value) <= width else value[: width - 1] + "…"
+
+    item_width = max(7, int(review[ITEM_ID].astype(str).str.len().max()))
+    lines = [
+        heading,
+        f"{'rank':>4}  {'item':<{item_width}}  {'title':<{title_width}}  {'category':<24}  {'score':>7}  source",
+    ]
+    for row in review.sort_values(RANK).to_dict("records"):
+        title, category = cut(row[ITEM_TITLE], title_width), cut(row[ITEM_CATEGORY_NAME], 24)
+        lines.append(
+            f"{row[RANK]:>4}  {row[ITEM_ID]:<{item_width}}  {title:<{title_width}}  {category:<24}  "
+            f"{row[SCORE]:>7.4f}  {row[SOURCE_NAME]}"
+        )
+        lines.append(f"{'':>6}{row[REASON]}")
+    return "\n".join(lines)

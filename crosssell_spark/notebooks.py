@@ -11,6 +11,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+from matplotlib.figure import Figure
 from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
@@ -46,12 +48,24 @@ class LocalDbutils:
         self.widgets = LocalWidgets(params or {})
 
 
-def display(obj: Any, limit: int = 20) -> None:
-    """Databricks' `display`: show a DataFrame's first rows, print anything else."""
-    if isinstance(obj, DataFrame):
-        obj.show(limit, truncate=False)
-    else:
-        print(obj)
+class LocalDisplay:
+    """Databricks' `display`: shows a DataFrame's first rows, names a matplotlib figure (Databricks
+    draws it inline; here it is only recorded, the notebook saves it as a file too), prints anything
+    else. `shown` keeps every object passed, in order."""
+
+    def __init__(self, limit: int = 20) -> None:
+        self.limit = limit
+        self.shown: list[Any] = []
+
+    def __call__(self, obj: Any) -> None:
+        self.shown.append(obj)
+        if isinstance(obj, DataFrame):
+            obj.show(self.limit, truncate=False)
+        elif isinstance(obj, Figure):
+            titles = [axes.get_title() for axes in obj.get_axes() if axes.get_title()]
+            print(f"[figure: {'; '.join(titles) or 'untitled'}]")
+        else:
+            print(obj)
 
 
 def cells(path: Path) -> list[str]:
@@ -63,11 +77,13 @@ def cells(path: Path) -> list[str]:
 
 
 def run_notebook(path: Path, spark: SparkSession, params: dict[str, str] | None = None) -> dict[str, Any]:
-    """Execute every cell in order with `spark`, `dbutils` and `display`; return the namespace."""
+    """Execute every cell in order with `spark`, `dbutils` and `display`; return the namespace.
+    Plots render off screen (matplotlib's Agg backend), as a cluster without a screen would."""
+    matplotlib.use("Agg")
     namespace: dict[str, Any] = {
         "spark": spark,
         "dbutils": LocalDbutils(params),
-        "display": display,
+        "display": LocalDisplay(),
         "__name__": "__notebook__",
     }
     for number, code in enumerate(cells(path), start=1):

@@ -59,9 +59,13 @@ def runtime_requirements(exclude: set[str] = PROVIDED_BY_CLUSTER) -> dict[str, s
     return dict(sorted(pinned.items()))
 
 
+PACKED_EXTRAS = ("local", "dp")  # the packed env carries what a local run has, minus PROVIDED_BY_CLUSTER
+
+
 def _project_dependencies() -> list[str]:
     with (ROOT / "pyproject.toml").open("rb") as handle:
-        return list(tomllib.load(handle)["project"]["dependencies"])
+        project = tomllib.load(handle)["project"]
+    return [*project["dependencies"], *(r for e in PACKED_EXTRAS for r in project["optional-dependencies"][e])]
 
 
 def build_wheel(dist: Path) -> Path:

@@ -14,9 +14,6 @@ dbutils.widgets.text("plot_dir", "./lakehouse/_notebooks", "Where plots are save
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from pyspark.sql import functions as F
 
@@ -74,6 +71,7 @@ axes = pivot.plot(figsize=(10, 4), title="Clean events per day")
 axes.set_ylabel("events")
 events_plot = plot_dir / "events_per_day.png"
 axes.figure.savefig(events_plot, bbox_inches="tight")
+display(axes.figure)
 plt.close(axes.figure)
 print(f"saved {events_plot}")
 
@@ -94,5 +92,6 @@ frame = items_per_department.toPandas()
 axes = frame.plot.barh(x="department", y="count", legend=False, figsize=(8, 4), title="Items per department")
 departments_plot = plot_dir / "items_per_department.png"
 axes.figure.savefig(departments_plot, bbox_inches="tight")
+display(axes.figure)
 plt.close(axes.figure)
 print(f"saved {departments_plot}")

@@ -18,9 +18,6 @@ dbutils.widgets.dropdown("top_users", "12", ["6", "12", "24"], "How many most ac
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from crosssell_spark import insights
@@ -79,6 +76,7 @@ right.bar(by_source["factor_source"], by_source["median_norm"])
 right.set_title("Median item norm by factor source")
 factor_norms_plot = plot_dir / "factor_norms.png"
 figure.savefig(factor_norms_plot, bbox_inches="tight")
+display(figure)
 plt.close(figure)
 print(f"saved {factor_norms_plot}")
 
@@ -114,5 +112,6 @@ axes.set_title("Interest score per user and category (dot: category new to the u
 figure.colorbar(image, ax=axes, label="interest score")
 heatmap_plot = plot_dir / "category_interest_heatmap.png"
 figure.savefig(heatmap_plot, bbox_inches="tight")
+display(figure)
 plt.close(figure)
 print(f"saved {heatmap_plot}")

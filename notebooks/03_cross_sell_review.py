@@ -19,9 +19,6 @@ dbutils.widgets.dropdown("cross_level", "2", ["1", "2", "3"], "Category level of
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from crosssell_spark import insights
@@ -83,5 +80,6 @@ right.set_ylabel("score")
 right.legend(fontsize=7)
 review_plot = plot_dir / "cross_sell_review.png"
 figure.savefig(review_plot, bbox_inches="tight")
+display(figure)
 plt.close(figure)
 print(f"saved {review_plot}")

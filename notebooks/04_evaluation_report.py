@@ -16,9 +16,6 @@ dbutils.widgets.text("plot_dir", "./lakehouse/_notebooks", "Where plots are save
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from pyspark.sql import functions as F
 
@@ -66,6 +63,7 @@ for ax, task in zip(axes[0], tasks):
     ax.set_title(f"{task} task")
 fig.tight_layout()
 fig.savefig(plot_dir / "evaluation_headline.png", dpi=100)
+display(fig)
 plt.close(fig)
 
 # COMMAND ----------
@@ -86,6 +84,7 @@ for ax, task in zip(axes[0], tasks):
     ax.tick_params(axis="x", rotation=20)
 fig.tight_layout()
 fig.savefig(plot_dir / "evaluation_categories.png", dpi=100)
+display(fig)
 plt.close(fig)
 display(
     latest.where(F.col("category").isNotNull() & (F.col("method") == "pipeline"))
@@ -115,5 +114,6 @@ ax.legend()
 fig.autofmt_xdate()
 fig.tight_layout()
 fig.savefig(plot_dir / "evaluation_history.png", dpi=100)
+display(fig)
 plt.close(fig)
 display(history)

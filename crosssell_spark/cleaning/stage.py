@@ -29,6 +29,7 @@ from crosssell_spark.quality.publish import publish_audited
 from crosssell_spark.run import Run, StageFailedError, StageResult
 from crosssell_spark.schemas import EVENT_DATE, ITEM_ID, RUN_DATE, RUN_ID
 from crosssell_spark.sources import load_raw_inputs
+from crosssell_spark.sources.contract import InputError
 from crosssell_spark.tables import (
     CATEGORIES,
     EVENTS_CLEAN,
@@ -68,6 +69,8 @@ def run_cleaning(spark: SparkSession, config: AppConfig, run: Run) -> StageResul
     day = run.run_date
     try:
         raw = load_raw_inputs(spark, config, day)
+    except InputError:
+        raise  # the input is not there as configured: the CLI says which, exit code 3
     except ValueError as err:
         raise StageFailedError(str(err)) from err
     with_run = F.lit(run.run_id).alias(RUN_ID)

@@ -96,8 +96,7 @@ def _no_evidence() -> list[Column]:
 
 def top_popular(popularity: DataFrame, n: int) -> DataFrame:
     """The n items with most distinct users (ties by id)."""
-    order = Window.orderBy(F.col(ITEM_USERS).desc(), F.col(ITEM_ID))
-    return popularity.withColumn("_r", F.row_number().over(order)).filter(F.col("_r") <= n).drop("_r")
+    return popularity.orderBy(F.col(ITEM_USERS).desc(), F.col(ITEM_ID)).limit(n)
 
 
 def as_anchor(attributes: DataFrame) -> DataFrame:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from crosssell_spark.crosssell.signals import with_overall
 from crosssell_spark.schemas import (
     CATEGORY_NAME,
     EXPOSURE_RATIO,
@@ -42,10 +43,13 @@ def category_exposure(lists: DataFrame, catalogue: DataFrame, names: DataFrame, 
     catalogue_share = (
         catalogue.groupBy(ITEM_CATEGORY)
         .agg(F.countDistinct(ITEM_ID).alias("_items"))
-        .select(ITEM_CATEGORY, (F.col("_items") / F.sum("_items").over(Window.partitionBy())).alias(SHARE_OF_CATALOGUE))
+        .transform(lambda per_category: with_overall(per_category, "_all_items", F.sum("_items")))
+        .select(ITEM_CATEGORY, (F.col("_items") / F.col("_all_items")).alias(SHARE_OF_CATALOGUE))
     )
-    joined = catalogue_share.join(slots, ITEM_CATEGORY, "left").fillna(0, [SLOTS])
-    share_of_slots = F.col(SLOTS) / F.greatest(F.sum(SLOTS).over(Window.partitionBy()), F.lit(1))
+    joined = with_overall(
+        catalogue_share.join(slots, ITEM_CATEGORY, "left").fillna(0, [SLOTS]), "_all_slots", F.sum(SLOTS)
+    )
+    share_of_slots = F.col(SLOTS) / F.greatest("_all_slots", F.lit(1))
     return joined.join(F.broadcast(names), ITEM_CATEGORY, "left").select(
         F.lit(list_type).alias(LIST_TYPE),
         ITEM_CATEGORY,

@@ -41,17 +41,23 @@ def item_attributes(items: DataFrame, level: int) -> DataFrame:
     )
 
 
+def with_overall(df: DataFrame, name: str, aggregate: Column) -> DataFrame:
+    """`df` with one more column: `aggregate` over all its rows (a one-row aggregate broadcast to every
+    row, not a window without partitions, which would move every row to one task)."""
+    return df.crossJoin(F.broadcast(df.agg(aggregate.alias(name))))
+
+
 def item_popularity(events: DataFrame, attributes: DataFrame) -> DataFrame:
     """Distinct users per item, a log-scaled popularity in [0, 1], and its rank within the category."""
     users = events.groupBy(F.col(ITEM_ID)).agg(F.countDistinct(USER_ID).alias(ITEM_USERS))
     with_users = attributes.join(users, ITEM_ID, "left").fillna(0, [ITEM_USERS])
-    most = F.max(ITEM_USERS).over(Window.partitionBy())
+    with_users = with_overall(with_users, "_most", F.max(ITEM_USERS))
     in_category = Window.partitionBy(ITEM_CATEGORY).orderBy(F.col(ITEM_USERS).desc(), F.col(ITEM_ID))
     return with_users.select(
         ITEM_ID,
         ITEM_CATEGORY,
         ITEM_USERS,
-        (F.log1p(ITEM_USERS) / F.greatest(F.log1p(most), F.lit(1e-9))).alias(POPULARITY),
+        (F.log1p(ITEM_USERS) / F.greatest(F.log1p("_most"), F.lit(1e-9))).alias(POPULARITY),
         F.row_number().over(in_category).alias(POPULARITY_RANK),
     )
 
@@ -59,8 +65,9 @@ def item_popularity(events: DataFrame, attributes: DataFrame) -> DataFrame:
 def category_shares(popularity: DataFrame) -> DataFrame:
     """Each category's share of item-user interactions (for category balance and exposure)."""
     per_category = popularity.groupBy(ITEM_CATEGORY).agg(F.sum(ITEM_USERS).alias("_users"))
-    total = F.sum("_users").over(Window.partitionBy())
-    return per_category.select(ITEM_CATEGORY, (F.col("_users") / F.greatest(total, F.lit(1))).alias(CATEGORY_SHARE))
+    return with_overall(per_category, "_total", F.sum("_users")).select(
+        ITEM_CATEGORY, (F.col("_users") / F.greatest("_total", F.lit(1))).alias(CATEGORY_SHARE)
+    )
 
 
 def category_names(categories: DataFrame) -> DataFrame:

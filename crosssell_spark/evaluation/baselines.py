@@ -72,8 +72,7 @@ def item_users(lines: DataFrame) -> DataFrame:
 
 def global_popularity(keys: DataFrame, popularity: DataFrame, k: int, pool: int) -> DataFrame:
     """The k most bought items per key after removing its excluded items (from the top k + pool)."""
-    top = Window.orderBy(F.col(USERS).desc(), F.col(ITEM_ID))
-    head = popularity.withColumn("_r", F.row_number().over(top)).where(F.col("_r") <= k + pool)
+    head = popularity.orderBy(F.col(USERS).desc(), F.col(ITEM_ID)).limit(k + pool)
     candidates = keys.crossJoin(F.broadcast(head.select(ITEM_ID, ITEM_CATEGORY, F.col(USERS).alias(SCORE))))
     return rank_per_key(candidates.where(eligible(respect_categories=False)), k)
 

@@ -15,15 +15,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 from pyspark.sql import SparkSession
 
 from crosssell_spark.config import AppConfig, load_config, resolve_root
-from crosssell_spark.evaluation.report import save_figure
+from crosssell_spark.evaluation.report import figure, save_figure
 from crosssell_spark.run import Run
 
 EPSILONS: tuple[float | None, ...] = (0.5, 1.0, 2.0, 8.0, None)  # None: differential privacy off
@@ -86,7 +82,7 @@ def write_sweep_report(frame: pd.DataFrame, folder: Path, mechanism: str) -> Pat
     order = [f"{e:g}" for e in sorted(frame["epsilon"].dropna().unique())] + off_row
     table = table.reindex(order)
 
-    figure, axes = plt.subplots(1, len(METRICS), figsize=(5 * len(METRICS), 3.5), squeeze=False)
+    plotted, axes = figure(1, len(METRICS), (5 * len(METRICS), 3.5))
     for axis, metric in zip(axes[0], METRICS, strict=True):
         for task in sorted(frame["task"].unique()):
             points = frame[(frame["task"] == task) & (frame["metric"] == metric)]
@@ -100,7 +96,7 @@ def write_sweep_report(frame: pd.DataFrame, folder: Path, mechanism: str) -> Pat
         axis.set_title(f"{metric}@k of the pipeline's lists")
         axis.legend(fontsize=8)
     plot = folder / "epsilon_sweep.png"
-    save_figure(figure, plot)
+    save_figure(plotted, plot)
 
     header = "| epsilon | " + " | ".join(f"{task} {metric}" for task, metric in table.columns) + " |"
     lines = [header, "|" + "---|" * (len(table.columns) + 1)]

@@ -8,10 +8,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -141,15 +137,21 @@ def _markdown_table(frame: pd.DataFrame, index_name: str = "method", best_per_ro
     return "\n".join(lines)
 
 
+def figure(rows: int, columns: int, size: tuple[float, float]) -> tuple[Figure, Any]:
+    """A figure and its (rows, columns) axes, made without pyplot: no backend is chosen or changed for
+    the process (a notebook keeps its inline plots), and nothing holds the figure once it is saved."""
+    fig = Figure(figsize=size)
+    return fig, fig.subplots(rows, columns, squeeze=False)
+
+
 def save_figure(fig: Figure, path: Path) -> None:
-    """Lay out, write as PNG and free the figure (pyplot keeps every open figure otherwise)."""
+    """Lay out and write as PNG."""
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _metric_bars(table: pd.DataFrame, tasks: list[str], path: Path) -> None:
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4), squeeze=False)
+    fig, axes = figure(1, len(tasks), (6 * len(tasks), 4))
     for ax, task in zip(axes[0], tasks, strict=True):
         table.loc[task][list(ACCURACY_METRICS)].T.plot.bar(ax=ax, rot=0)
         ax.set_title(f"{task} task")
@@ -171,7 +173,7 @@ def _category_rows(figures: pd.DataFrame, task: str, names: dict[str, str]) -> p
 
 
 def _category_plot(figures: pd.DataFrame, tasks: list[str], names: dict[str, str], path: Path) -> None:
-    fig, axes = plt.subplots(1, len(tasks), figsize=(7 * len(tasks), 6), squeeze=False)
+    fig, axes = figure(1, len(tasks), (7 * len(tasks), 6))
     for ax, task in zip(axes[0], tasks, strict=True):
         wide = _category_rows(figures, task, names)
         if not wide.empty:
@@ -184,7 +186,7 @@ def _category_plot(figures: pd.DataFrame, tasks: list[str], names: dict[str, str
 
 def _score_plot(scores: dict[tuple[str, str], pd.DataFrame], tasks: list[str], path: Path) -> None:
     methods = sorted({m for _, m in scores}, key=lambda m: (m != PIPELINE, m))
-    fig, axes = plt.subplots(len(tasks), len(methods), figsize=(3.2 * len(methods), 2.8 * len(tasks)), squeeze=False)
+    fig, axes = figure(len(tasks), len(methods), (3.2 * len(methods), 2.8 * len(tasks)))
     for row, task in enumerate(tasks):
         for col, method in enumerate(methods):
             ax = axes[row][col]

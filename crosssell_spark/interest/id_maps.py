@@ -57,11 +57,13 @@ def new_key_rows(existing: DataFrame, key: str, idx: str, run_id: str) -> Callab
         new_keys = (
             keys.select(key).where(F.col(key).isNotNull()).distinct().join(existing.select(key), key, "left_anti")
         )
-        # One window over only the new keys: after the first run these are few, and a global order
-        # is what makes the numbering independent of partitioning.
+        # One window over only the new keys, deliberately in one partition (a constant partition key:
+        # Spark warns about a window without one): after the first run the new keys are few, and a
+        # global order is what makes the numbering independent of partitioning.
+        in_key_order = Window.partitionBy(F.lit(0)).orderBy(key)
         return new_keys.crossJoin(F.broadcast(start)).select(
             key,
-            (F.col("_start") + F.row_number().over(Window.orderBy(key))).cast("int").alias(idx),
+            (F.col("_start") + F.row_number().over(in_key_order)).cast("int").alias(idx),
             F.lit(run_id).alias(FIRST_RUN_ID),
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -68,9 +69,12 @@ def require_key(
 
 
 def check_startup(cfg: PrivacyConfig, environ: Mapping[str, str] | None = None) -> None:
-    """Refuse to start a job when pseudonymisation is on without a usable key."""
+    """Refuse to start a job when pseudonymisation is on without a usable key, or secure DP noise
+    is on without OpenDP (the `dp` extra)."""
     if cfg.pseudonymise:
         require_key(cfg, environ)
+    if cfg.dp.enabled and cfg.dp.seed is None and importlib.util.find_spec("opendp") is None:
+        raise ConfigError("privacy.dp.enabled needs OpenDP's secure samplers: pip install 'crosssell-spark[dp]'")
 
 
 def pseudonym(key: bytes, value: str) -> str:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from crosssell_spark.config import AppConfig, CrossSellConfig
+from crosssell_spark.config import AppConfig, CrossSellConfig, RankerConfig
 from crosssell_spark.crosssell.build import ITEM_LISTS, USER_LISTS
 from crosssell_spark.crosssell.candidates import (
     allowed_user_categories,
@@ -43,6 +43,7 @@ from crosssell_spark.ranking.training import (
     Outcome,
     anchor_labels,
     fit_and_guard,
+    informative,
     label_split,
     labelled,
     user_labels,
@@ -185,6 +186,18 @@ def user_training_rows(cs: CrossSellConfig, signals: EarlySignals, early: DataFr
     return labelled(candidates, users, positives, USER_ID)
 
 
+def fit_rows(rows: DataFrame, spec: ListSpec, cfg: RankerConfig) -> Outcome:
+    """Fit and guard on the labelled rows that can move either (`training.informative`), brought to
+    the driver once; the validation keys are counted over all rows."""
+    rows = rows.persist()
+    try:
+        validation_keys = rows.where(F.col(VALIDATION)).select(spec.key).distinct().count()
+        frame = rows.transform(informative(spec.key, cfg.model.objective)).toPandas()
+    finally:
+        rows.unpersist()
+    return fit_and_guard(frame, spec, cfg, validation_keys)
+
+
 def _row(run: Run, kind: str, outcome: Outcome, config: AppConfig) -> tuple[object, ...]:
     ranker, n = outcome.ranker, outcome.counts
     return (
@@ -221,7 +234,7 @@ def run_ranker(spark: SparkSession, config: AppConfig, run: Run) -> StageResult:
             ITEM_LISTS: item_training_rows(cs, signals, lines),
             USER_LISTS: user_training_rows(cs, signals, early, lines),
         }
-        outcomes = {kind: fit_and_guard(rows[kind].toPandas(), kinds[kind], cs.ranker) for kind in kinds}
+        outcomes = {kind: fit_rows(rows[kind], kinds[kind], cs.ranker) for kind in kinds}
     for kind, outcome in outcomes.items():
         log.info("train-ranker: %s lists scored by %s (%s); validation %s", kind, outcome.scorer, outcome.reason,
                  outcome.quality)  # fmt: skip

@@ -160,6 +160,16 @@ def labelled(candidates: DataFrame, keys: DataFrame, positives: DataFrame, key: 
     )
 
 
+def informative(key: str, objective: str) -> Callable[[DataFrame], DataFrame]:
+    """The labelled rows that can move a fit or the guard: every row of a key with a positive
+    candidate, and every training row unless the objective is lambdarank. A validation key without
+    a positive candidate scores 0 under every scorer (`fit_and_guard` still counts it), and under
+    lambdarank a training list without one has no pair to order."""
+    positive = F.max(LABEL).over(Window.partitionBy(key)) > 0
+    keep = F.col("_positive") | (~F.col(VALIDATION) & F.lit(objective != "lambdarank"))
+    return lambda rows: rows.withColumn("_positive", positive).where(keep).drop("_positive")
+
+
 # --- fit and guard (pandas, on the driver) --------------------------------------------------------
 
 
@@ -224,16 +234,22 @@ def key_quality(frame: pd.DataFrame, spec: ListSpec, score: np.ndarray) -> pd.Da
     return pd.DataFrame({"hit_rate": hits.astype(np.float64), "ndcg": ndcg.reindex(hits.index).fillna(0.0)})
 
 
-def fit_and_guard(frame: pd.DataFrame, spec: ListSpec, cfg: RankerConfig) -> Outcome:
+def fit_and_guard(
+    frame: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, validation_keys: int | None = None
+) -> Outcome:
     """Fit the ranker on the training keys' rows, then compare it with the configured weights and
     popularity alone on the validation keys: the learnt score is kept only where its NDCG@k lead over
     each is beyond noise (a paired bootstrap over the keys, 95 % interval above zero); otherwise the
-    better of the other two (NDCG@k, then HitRate@k) scores the lists."""
+    better of the other two (NDCG@k, then HitRate@k) scores the lists.
+
+    `validation_keys`: how many validation keys had candidates when `frame` holds only the
+    `informative` rows (the others score 0 under every scorer); None: the frame's own."""
     started = time.perf_counter()
     rows = servable(canonical(frame, spec.key), spec)
     train, valid = rows[~rows[VALIDATION].to_numpy(bool)], rows[rows[VALIDATION].to_numpy(bool)]
-    keys = pd.Index(frame.loc[frame[VALIDATION].to_numpy(bool), spec.key].unique())  # every validation key
-    n_valid = len(keys)
+    keys = pd.Index(frame.loc[frame[VALIDATION].to_numpy(bool), spec.key].unique())
+    n_valid = len(keys) if validation_keys is None else validation_keys
+    keys = keys.append(pd.Index([f"_without_positive_{n}" for n in range(n_valid - len(keys))]))  # every one
     counts = Counts(int(train[spec.key].nunique()), len(train), int(train[LABEL].sum()), n_valid)
     per_key = {}  # scorer -> per validation key hit_rate and ndcg: one ranking per scorer
     if n_valid:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import date
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
 from crosssell_spark.config import AppConfig, resolve_root
 from crosssell_spark.schemas import RAW_EVENTS_SCHEMA, RAW_ITEMS_SCHEMA
-from crosssell_spark.sources.contract import RawInputs
+from crosssell_spark.sources.contract import InputError, RawInputs
 
 DAY_PARTITION = "event_date"  # one day's raw events live in <events folder>/event_date=YYYY-MM-DD/
+# CSV read the RFC 4180 way: a doubled quote inside a quoted field is one quote (Spark's default escape
+# is a backslash, which keeps `"24"" monitor"` doubled or splits it), and a quoted field may hold a
+# line break (Spark's default reads it as two rows). Options given in config still win.
+RFC4180_CSV = {"escape": '"', "multiLine": "true"}
 
 
 def day_partition(path: str, day: date) -> str:
@@ -33,7 +38,20 @@ def load_raw_inputs(spark: SparkSession, config: AppConfig, run_date: date | Non
 
     With `run_date`, only that day's partition of the events is read (the catalogue is a
     snapshot and always read whole); only the day-partitioned sources `sample` and `files` allow it.
+
+    Raises:
+        InputError: a configured path does not exist, or a mapped column is missing.
     """
+    try:
+        return _load(spark, config, run_date)
+    except AnalysisException as err:
+        if err.getCondition() != "PATH_NOT_FOUND":
+            raise
+        missing = (err.getMessageParameters() or {}).get("path")
+        raise InputError(f"input.source={config.input.source}: no such file or folder {missing}") from None
+
+
+def _load(spark: SparkSession, config: AppConfig, run_date: date | None) -> RawInputs:
     source = config.input.source
     if source == "sample":
         from crosssell_spark.sources import sample_world

@@ -10,6 +10,11 @@ from pyspark.sql import functions as F
 from crosssell_spark.schemas import RAW_EVENTS_SCHEMA, RAW_ITEMS_SCHEMA
 
 
+class InputError(ValueError):
+    """The input cannot be read as configured: a path that does not exist, a mapped column the files
+    lack. The CLI prints the message on one line and exits 3."""
+
+
 @dataclass(frozen=True)
 class RawInputs:
     """Raw events and catalogue in the contract's column order, every column a string."""

@@ -10,17 +10,19 @@ from pyspark.sql import functions as F
 
 from crosssell_spark.config import InputConfig, TableInputConfig
 from crosssell_spark.schemas import CATEGORY_PATH, CATEGORY_SEPARATOR
-from crosssell_spark.sources import DAY_PARTITION, day_partition
-from crosssell_spark.sources.contract import RawInputs, to_contract
+from crosssell_spark.sources import DAY_PARTITION, RFC4180_CSV, day_partition
+from crosssell_spark.sources.contract import InputError, RawInputs, to_contract
 
 
 def read_table(spark: SparkSession, table: TableInputConfig, run_date: date | None = None) -> DataFrame:
-    """Read one configured input; CSV columns stay strings (no schema inference).
+    """Read one configured input; CSV columns stay strings (no schema inference) and are parsed the
+    RFC 4180 way unless the table's options say otherwise (`RFC4180_CSV`).
 
     With `run_date`, only that day: the `event_date=D` folder of files, or that partition of a Delta table.
     """
     assert table.path, "validated by InputConfig"
-    reader = spark.read.format(table.format).options(**table.options)
+    options = {**RFC4180_CSV, **table.options} if table.format == "csv" else table.options
+    reader = spark.read.format(table.format).options(**options)
     if run_date is None:
         return reader.load(table.path)
     if table.format == "delta":
@@ -34,7 +36,7 @@ def rename_to_contract(columns: dict[str, str]) -> Callable[[DataFrame], DataFra
     def transform(df: DataFrame) -> DataFrame:
         absent = sorted(source for source in columns.values() if source not in df.columns)
         if absent:
-            raise ValueError(f"configured source columns {absent} not found; the input has {df.columns}")
+            raise InputError(f"configured source columns {absent} not found; the input has {df.columns}")
         renamed = {source: contract for contract, source in columns.items()}
         return df.select([F.col(c).alias(renamed.get(c, c)) for c in df.columns])
 

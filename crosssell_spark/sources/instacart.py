@@ -32,6 +32,7 @@ from crosssell_spark.schemas import (
     TITLE,
     USER_ID,
 )
+from crosssell_spark.sources import RFC4180_CSV
 from crosssell_spark.sources.contract import RawInputs, to_contract
 
 PRODUCTS_FILE = "products.csv"
@@ -72,7 +73,7 @@ ORDER_LINES_SCHEMA = _string_columns(
 )
 # products.csv doubles quotes inside quoted names (RFC 4180); Spark's default backslash escape
 # would split a name such as `"Scotch Kids 5"" Scissors, Blunted, Red"` across three columns.
-CSV_OPTIONS = {"header": "true", "escape": '"'}
+CSV_OPTIONS = {"header": "true", **RFC4180_CSV}
 
 
 def read_csv(spark: SparkSession, path: str, schema: StructType) -> DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from matplotlib.figure import Figure
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -12,6 +13,11 @@ from crosssell_spark.tables import ITEM_CROSS_SELL, ITEM_FACTORS, USER_CATEGORY_
 from tests.conftest import PROJECT_ROOT, PipelineRun
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
+
+
+def _figures(namespace: dict) -> list[Figure]:
+    """The figures a notebook passed to `display` (Databricks draws those inline)."""
+    return [shown for shown in namespace["display"].shown if isinstance(shown, Figure)]
 
 
 def _png(path: Path) -> int:
@@ -26,6 +32,7 @@ def test_interest_model_notebook(spark: SparkSession, sample_pipeline: PipelineR
 
     assert _png(tmp_path / "factor_norms.png") > 5_000
     assert _png(tmp_path / "category_interest_heatmap.png") > 5_000
+    assert len(_figures(namespace)) == 2
     summary = {r["factor_source"]: r for r in namespace["item_norm_summary"].collect()}
     assert summary["als"]["rows"] > 0 and summary["als"]["median_norm"] > 0
     assert sum(r["rows"] for r in summary.values()) == sample_pipeline.lake.read(ITEM_FACTORS.name).count()
@@ -61,6 +68,7 @@ def test_cross_sell_review_notebook(spark: SparkSession, sample_pipeline: Pipeli
     namespace = run_notebook(NOTEBOOKS / "03_cross_sell_review.py", spark, params)
 
     assert _png(tmp_path / "cross_sell_review.png") > 5_000
+    assert [f.axes[0].get_title() for f in _figures(namespace)] == ["Recommendations per reason code"]
     anchor_review = namespace["anchor_review"].toPandas()
     assert sorted(anchor_review["anchor_item_id"].unique()) == anchors  # the widgets' choice, nothing else
     assert (anchor_review["reason"].str.len() > 0).all() and anchor_review["anchor_title"].notna().all()

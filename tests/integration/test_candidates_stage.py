@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
+from crosssell_spark.cli import EXIT_INPUT_ERROR, main
 from crosssell_spark.hierarchy import category_at_level
 from crosssell_spark.tables import (
     CATEGORY_EXPOSURE,
@@ -19,7 +20,7 @@ from crosssell_spark.tables import (
     RANKER_RUNS,
     USER_CROSS_SELL,
 )
-from tests.conftest import PipelineRun
+from tests.conftest import TEST_OVERRIDES, PipelineRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.minutes(2)]
 
@@ -126,3 +127,28 @@ def test_train_ranker_decides_per_list_kind_and_the_lists_follow_it(sample_pipel
             assert lists["score"].between(0, 1, inclusive="neither").all(), kind
     metrics = sample_pipeline.results["candidates"].metrics
     assert 0 <= metrics["item_slots_popularity_only_share"] <= 1 and sum(metrics["item_slots_by_source"].values()) > 0
+
+
+def test_show_prints_an_anchor_list_and_a_user_list_with_titles_and_reasons(
+    sample_pipeline: PipelineRun, capsys: pytest.CaptureFixture[str]
+):
+    lake = sample_pipeline.lake
+    args = [a for o in [*TEST_OVERRIDES, f"lakehouse.root={lake.root}"] for a in ("--set", o)]
+    first = lake.read(ITEM_CROSS_SELL.name).where(F.col("rank") == 1).orderBy("anchor_item_id").first()
+    title = lake.read(ITEMS_CLEAN.name).where(F.col("item_id") == first["item_id"]).first()["title"]
+    capsys.readouterr()
+    assert main(["show", "--anchor", first["anchor_item_id"], "--k", "3", *args]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0].startswith(f"item_cross_sell of anchor {first['anchor_item_id']} ") and "3 of " in shown[0]
+    assert shown[2].split()[:2] == ["1", first["item_id"]] and title[:20] in shown[2]
+    assert shown[3].strip() == first["reason"]
+    assert len(shown) == 2 + 2 * 3  # heading, column names, then a line and a reason per item
+
+    user = lake.read(USER_CROSS_SELL.name).orderBy("user_id", "rank").first()
+    assert main(["show", "--user", user["user_id"], *args]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0].startswith(f"user_cross_sell of user {user['user_id']},")
+    assert shown[2].split()[:2] == ["1", user["item_id"]] and shown[3].strip() == user["reason"]
+
+    assert main(["show", "--anchor", "no-such-item", *args]) == EXIT_INPUT_ERROR
+    assert "no-such-item has no list in item_cross_sell (and is not in items_clean)" in capsys.readouterr().err

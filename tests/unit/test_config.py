@@ -58,3 +58,26 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path: Path):
 def test_environment_variables_expand(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("LAKE", "/data/lake")
     assert load_config(overrides=["lakehouse.root=${LAKE}/x"], base=BASE_CONF).lakehouse.root == "/data/lake/x"
+
+
+def test_an_unset_environment_variable_is_an_error_naming_file_and_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("CROSSSELL_TEST_UNSET", raising=False)
+    overlay = tmp_path / "my.yaml"
+    overlay.write_text("input:\n  events:\n    path: ${CROSSSELL_TEST_UNSET}/clicks\n")
+    with pytest.raises(ConfigError, match=r"my\.yaml: input\.events\.path: environment variable CROSSSELL_TEST_UNSET"):
+        load_config([overlay], base=BASE_CONF)
+    overlay.write_text("input:\n  events:\n    path: ${CROSSSELL_TEST_UNSET:-/data}/clicks\n")
+    assert load_config([overlay], base=BASE_CONF).input.events.path == "/data/clicks"
+    monkeypatch.setenv("CROSSSELL_TEST_UNSET", "/mnt")
+    assert load_config([overlay], base=BASE_CONF).input.events.path == "/mnt/clicks"
+
+
+def test_a_cross_field_error_names_the_file_that_set_each_key(tmp_path):
+    overlay = tmp_path / "shop.yaml"
+    overlay.write_text("input:\n  source: instacart\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config([overlay], base=BASE_CONF)
+    assert str(raised.value).splitlines()[1].strip() == (
+        f"{BASE_CONF} (input.path), {overlay} (input.source): input: "
+        "Value error, input.path is required for input.source=instacart"
+    )

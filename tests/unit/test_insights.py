@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
 
@@ -42,3 +43,23 @@ def test_reason_code_counts_per_list_type(spark: SparkSession) -> None:
         ("user", "NEW_CATEGORY", 1),
         ("user", "USER_INTEREST", 1),
     ]
+
+
+def test_format_list_shows_one_line_and_its_reason_per_item_in_rank_order() -> None:
+    review = pd.DataFrame(
+        {
+            "rank": [2, 1],
+            "item_id": ["i2", "i1"],
+            "item_title": ["A very long title " * 5, None],
+            "item_category_name": ["Sauces", "Pasta"],
+            "score": [0.25, 0.5],
+            "source": ["neighbour", "popular"],
+            "reason": ["bought together with Spaghetti by 12 shoppers", "popular in Pasta"],
+        }
+    )
+    lines = insights.format_list("item_cross_sell of anchor a1:", review).splitlines()
+    assert lines[0] == "item_cross_sell of anchor a1:" and lines[1].split()[:3] == ["rank", "item", "title"]
+    assert lines[2].split() == ["1", "i1", "Pasta", "0.5000", "popular"] and lines[3].strip() == "popular in Pasta"
+    assert lines[4].split()[:2] == ["2", "i2"] and "…" in lines[4] and lines[4].split()[-2:] == ["0.2500", "neighbour"]
+    assert lines[5].strip() == "bought together with Spaghetti by 12 shoppers"
+    assert insights.format_list("h", review.iloc[:0]).splitlines() == ["h", "  (no items)"]

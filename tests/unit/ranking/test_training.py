@@ -20,6 +20,7 @@ from crosssell_spark.ranking.training import (
     VALIDATION,
     anchor_labels,
     fit_and_guard,
+    informative,
     label_split,
 )
 from crosssell_spark.schemas import EVENTS_CLEAN_SCHEMA, ITEM_ID, RANK, SCORE, USER_ID
@@ -220,3 +221,24 @@ def test_the_ablation_refits_without_each_feature_group_and_source(config):
     full = outcome.quality[LEARNT]["ndcg"]
     assert dropped["without als features"]["ndcg"] < full - 0.1  # the planted signal needs the ALS cosine
     assert abs(dropped["without price features"]["ndcg"] - full) < 0.05  # price carries nothing here
+
+
+def test_only_informative_rows_reach_the_fit_and_the_guard_measures_the_same(spark, config):
+    # random labels at 1 %: many anchors have no taken candidate at all
+    frame = candidate_frame(300, seed=7, planted=False)
+    kept = informative("anchor_item_id", "lambdarank")(spark.createDataFrame(frame)).toPandas()
+    has = frame.groupby("anchor_item_id")[LABEL].transform("max").to_numpy() > 0
+    assert 0 < len(kept) < len(frame) and len(kept) == has.sum()
+    binary = informative("anchor_item_id", "binary")(spark.createDataFrame(frame)).toPandas()
+    assert len(binary) == (has | ~frame[VALIDATION].to_numpy(bool)).sum()  # binary learns from every training row
+
+    spec, cfg = ListSpec.items(config.crosssell), config.crosssell.ranker.model_copy(update={"min_positives": 10})
+    validation_keys = frame.loc[frame[VALIDATION], "anchor_item_id"].nunique()
+    full, reduced = fit_and_guard(frame, spec, cfg), fit_and_guard(kept, spec, cfg, validation_keys)
+    assert reduced.counts.validation_keys == full.counts.validation_keys == validation_keys
+    for scorer in (CONFIGURED, POPULARITY_ONLY):  # keys without a positive scored 0 before and are counted now
+        assert reduced.quality[scorer] == full.quality[scorer]
+    assert (
+        reduced.counts.train_positives == full.counts.train_positives
+        and reduced.counts.train_rows < full.counts.train_rows
+    )
