@@ -57,10 +57,11 @@ def new_key_rows(existing: DataFrame, key: str, idx: str, run_id: str) -> Callab
         new_keys = (
             keys.select(key).where(F.col(key).isNotNull()).distinct().join(existing.select(key), key, "left_anti")
         )
-        # One window over only the new keys, deliberately in one partition (a constant partition key:
-        # Spark warns about a window without one): after the first run the new keys are few, and a
-        # global order is what makes the numbering independent of partitioning.
-        in_key_order = Window.partitionBy(F.lit(0)).orderBy(key)
+        # One window over only the new keys, deliberately in one partition: after the first run they
+        # are few, and a global order makes the numbering independent of partitioning. It is
+        # partitioned by `_start`, one value for every row (Spark folds a literal key away and then
+        # warns about a window without partitions).
+        in_key_order = Window.partitionBy("_start").orderBy(key)
         return new_keys.crossJoin(F.broadcast(start)).select(
             key,
             (F.col("_start") + F.row_number().over(in_key_order)).cast("int").alias(idx),
