@@ -288,7 +288,13 @@ def _show(args: argparse.Namespace, config: AppConfig) -> int:
     import pandas as pd
     from pyspark.sql import functions as F
 
-    from crosssell_spark.insights import format_list, item_list_review, user_list_review
+    from crosssell_spark.insights import (
+        ANCHOR_CATEGORY_NAME,
+        ANCHOR_TITLE,
+        format_list,
+        item_list_review,
+        user_list_review,
+    )
     from crosssell_spark.lakehouse import Lakehouse
     from crosssell_spark.privacy.pseudonym import pseudonym, require_key
     from crosssell_spark.schemas import ITEM_ID, RANK
@@ -308,9 +314,7 @@ def _show(args: argparse.Namespace, config: AppConfig) -> int:
         review = cast(pd.DataFrame, item_list_review(lists, items, categories, [args.anchor]).toPandas())
         known = review.empty and items.where(F.col(ITEM_ID) == args.anchor).limit(1).count() > 0
         heading = f"{table.name} of anchor {args.anchor}" + (
-            f" {review['anchor_title'].iloc[0]!r} ({review['anchor_category_name'].iloc[0]})"
-            if not review.empty
-            else ""
+            f" {review[ANCHOR_TITLE].iloc[0]!r} ({review[ANCHOR_CATEGORY_NAME].iloc[0]})" if not review.empty else ""
         )
         absent = f"item {args.anchor} has no list in {table.name}" + (
             " (it is in items_clean: no candidate passed the rules)" if known else " (and is not in items_clean)"
