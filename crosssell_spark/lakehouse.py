@@ -101,6 +101,7 @@ class Lakehouse:
         self.staging_root = f"{self.root}/{config.staging_dir}"
         self._pins: dict[str, int] = {}
         self._pins_at: int | None = -1  # published_sets version the pins were read at (-1: never)
+        self._sets_ready = False  # published_sets created (or checked) by this Lakehouse
 
     def path(self, table: str) -> str:
         return f"{self.root}/{table}"
@@ -185,7 +186,9 @@ class Lakehouse:
         self._record_set(run_id, stage, status, dict(versions))
 
     def _record_set(self, run_id: str, stage: str, status: str, versions: dict[str, int]) -> None:
-        self.ensure_table(PUBLISHED_SETS)
+        if not self._sets_ready:  # once per Lakehouse: the check reads the table's schema
+            self.ensure_table(PUBLISHED_SETS)
+            self._sets_ready = True
         now = datetime.now(UTC).replace(tzinfo=None)
         row = self.spark.createDataFrame([(run_id, stage, status, versions, now)], PUBLISHED_SETS_SCHEMA)
         row.write.format("delta").mode("append").save(self.path(PUBLISHED_SETS.name))
@@ -258,15 +261,17 @@ class Lakehouse:
     # --- table management ---------------------------------------------------------------------
 
     def ensure_table(self, spec: TableSpec) -> None:
-        """Create the table with its explicit schema, partitioning and constraints if missing."""
+        """Create the table if missing, in one commit: explicit schema, partitioning, CHECK constraints
+        (Delta keeps each as the table property `delta.constraints.<name>`) and table properties."""
         path = self.path(spec.name)
         if not self.exists(spec.name):
             builder = DeltaTable.createIfNotExists(self.spark).location(path).addColumns(spec.schema)
             if spec.partition_by:
                 builder = builder.partitionedBy(*spec.partition_by)
+            properties = {f"delta.constraints.{n}": e for n, e in (spec.constraints or {}).items()}
+            for key, value in {**properties, **(spec.properties or {})}.items():
+                builder = builder.property(key, value)
             builder.execute()
-            for name, expression in (spec.constraints or {}).items():
-                self.spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {name} CHECK ({expression})")
         else:
             self._add_new_nullable_columns(spec)
         if self.database:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from pyspark.sql import SparkSession
 
 from crosssell_spark.config import AppConfig
@@ -79,3 +80,22 @@ def test_rollback_restores_the_unfinished_tables_and_records_the_restored_set(
     assert runs_read(lake, IDS) == {"r1"}  # now the latest version too
     assert lake.latest_version(IDS.name) == before[IDS.name] + 2 == state.versions[IDS.name]
     assert rollback_incomplete(lake) == []  # nothing left to do
+
+
+def test_a_new_table_is_created_in_one_commit_with_its_constraints_and_properties(
+    spark: SparkSession, config_factory: Callable[..., AppConfig]
+):
+    lake = Lakehouse(spark, config_factory().lakehouse)
+    checked = TableSpec(
+        "checked_ids", USER_ID_MAP_SCHEMA, constraints={"id_positive": "user_idx >= 1"},
+        properties={"delta.dataSkippingNumIndexedCols": "0"},
+    )  # fmt: skip
+    lake.ensure_table(checked)
+
+    assert lake.history(checked.name).count() == 1 and lake.latest_version(checked.name) == 0
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{lake.path(checked.name)}`").first()
+    assert detail is not None and detail["properties"]["delta.dataSkippingNumIndexedCols"] == "0"
+    assert detail["properties"]["delta.constraints.id_positive"] == "user_idx >= 1"
+    with pytest.raises(Exception, match="id_positive"):  # enforced like one added by ALTER TABLE
+        lake.publish(checked, spark.createDataFrame([("a", 0, "r1")], USER_ID_MAP_SCHEMA))
+    assert lake.latest_version(checked.name) == 0
