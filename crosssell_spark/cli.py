@@ -275,7 +275,7 @@ def _time_travel(args: argparse.Namespace, config: AppConfig) -> int:
     if args.command == "history":
         lake.history(args.table).select("version", "timestamp", "operation", "operationMetrics").show(truncate=False)
         return 0
-    current = lake.version(args.table)
+    current = lake.latest_version(args.table)
     if not 0 <= args.version <= (current or 0):
         print(f"crosssell: {args.table} has versions 0..{current}, not {args.version}", file=sys.stderr)
         return EXIT_CONFIG_ERROR

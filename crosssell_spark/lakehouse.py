@@ -124,16 +124,10 @@ class Lakehouse:
         pinned = self.pins().get(table)
         return pinned if pinned is not None else self.latest_version(table)
 
-    def version(self, table: str) -> int | None:
-        """Latest Delta version of a table, None when it does not exist yet."""
-        if not self.exists(table):
-            return None
-        return int(DeltaTable.forPath(self.spark, self.path(table)).history(1).collect()[0]["version"])
-
     def latest_version(self, table: str) -> int | None:
-        """`version`, from the driver's Delta log (a listing of `_delta_log`, no Spark job): for the
-        stream's per-batch checks. Uses open-source Delta's internal `DeltaLog`; where that class is
-        not there (another Delta runtime), `version`."""
+        """Latest Delta version of a table (None: no table yet), from the driver's Delta log: a listing
+        of `_delta_log`, no Spark job (~10 ms against ~0.2 s for a `history` query). Uses open-source
+        Delta's internal `DeltaLog`; where that class is not there (another Delta runtime), history."""
         jvm = self.spark.sparkContext._jvm
         assert jvm is not None
         try:
@@ -141,7 +135,9 @@ class Lakehouse:
             nothing = jvm.scala.Option.empty()
             version = int(log.update(False, nothing, nothing).version())
         except Py4JError:
-            return self.version(table)
+            if not self.exists(table):
+                return None
+            return int(DeltaTable.forPath(self.spark, self.path(table)).history(1).collect()[0]["version"])
         return None if version < 0 else version
 
     def history(self, table: str, limit: int = 20) -> DataFrame:
@@ -212,7 +208,7 @@ class Lakehouse:
         if replace_where:
             writer = writer.option("replaceWhere", replace_where)
         writer.save(self.path(spec.name))
-        version = self.version(spec.name)
+        version = self.latest_version(spec.name)
         log.info("published %s version %s", spec.name, version)
         return int(version or 0)
 
@@ -220,7 +216,7 @@ class Lakehouse:
         """Append audit rows (reconciliation, quality results); never rewrites history."""
         self.ensure_table(spec)
         conform(df, spec.schema).write.format("delta").mode("append").save(self.path(spec.name))
-        return int(self.version(spec.name) or 0)
+        return int(self.latest_version(spec.name) or 0)
 
     def insert_new_keys(self, spec: TableSpec, rows: DataFrame, key: str) -> int:
         """Insert the `rows` whose `key` the (existing) table lacks in one MERGE; how many went in.
@@ -290,4 +286,4 @@ class Lakehouse:
     def restore(self, table: str, version: int) -> int:
         """Restore a published table to an earlier version (a new commit; history is kept)."""
         DeltaTable.forPath(self.spark, self.path(table)).restoreToVersion(version)
-        return int(self.version(table) or 0)
+        return int(self.latest_version(table) or 0)

@@ -140,7 +140,7 @@ def forget_users(spark: SparkSession, config: AppConfig, run: Run, user_ids: lis
         report.deleted[table.name] = {row["pseudonym"]: int(row["count"]) for row in counts}
         if counts:
             DeltaTable.forPath(spark, lake.path(table.name)).delete(condition)
-            report.versions[table.name] = int(lake.version(table.name) or 0)
+            report.versions[table.name] = int(lake.latest_version(table.name) or 0)
         log.info("forget: %s: %d rows deleted", table.name, report.rows(table.name))
 
     for name, column in REDACTED_COLUMNS:
@@ -162,7 +162,7 @@ def _redact(lake: Lakehouse, table: str, column: str, values: list[str], report:
         DeltaTable.forPath(lake.spark, lake.path(table)).update(
             quoting, {column: F.regexp_replace(F.col(column), pattern, REDACTED)}
         )
-        report.versions[table] = int(lake.version(table) or 0)
+        report.versions[table] = int(lake.latest_version(table) or 0)
     log.info("forget: %s: %d rows redacted", table, hits)
 
 

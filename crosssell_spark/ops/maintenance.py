@@ -105,7 +105,7 @@ def maintain_table(lake: Lakehouse, config: AppConfig, table: str) -> TableMaint
     if settings.vacuum:
         vacuumed = vacuum(lake, table, settings.retention_hours)
     after = _num_files(lake, table)
-    outcome = TableMaintenance(table, before, after, removed, added, vacuumed, int(lake.version(table) or 0))
+    outcome = TableMaintenance(table, before, after, removed, added, vacuumed, int(lake.latest_version(table) or 0))
     log.info("maintained %s: %s", table, outcome)
     return outcome
 

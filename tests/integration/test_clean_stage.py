@@ -124,23 +124,23 @@ def test_clean_publishes_reconciled_tables_and_reruns_idempotently(spark, tmp_pa
 
     tables = ("events_clean", "items_clean", "categories", "events_quarantine")
     first = {t: rows_of(lake, t) for t in tables}
-    versions = {t: lake.version(t) for t in tables}
+    versions = {t: lake.latest_version(t) for t in tables}
     assert cli.main(["clean", *cli_args]) == 0
     for table in tables:
-        assert lake.version(table) == versions[table] + 1
+        assert lake.latest_version(table) == versions[table] + 1
         assert rows_of(lake, table) == first[table]
     assert lake.read(RECONCILIATION.name).count() == 4  # audit rows accumulate, one pair per run
 
 
 def test_a_stage_that_loses_rows_publishes_nothing(spark, tmp_path, cli_args, cleaned_once, monkeypatch, capsys):
     lake = lake_of(spark, tmp_path)
-    before = {t: (lake.version(t), rows_of(lake, t)) for t in ("events_clean", "items_clean")}
+    before = {t: (lake.latest_version(t), rows_of(lake, t)) for t in ("events_clean", "items_clean")}
 
     real_clean_events = cleaning_stage.clean_events
     monkeypatch.setattr(cleaning_stage, "clean_events", lambda df, gap: real_clean_events(df, gap).limit(2))
     assert cli.main(["clean", *cli_args]) == cli.EXIT_STAGE_FAILED
     assert "reconciliation failed, nothing published" in capsys.readouterr().err
-    after = {t: (lake.version(t), rows_of(lake, t)) for t in before}
+    after = {t: (lake.latest_version(t), rows_of(lake, t)) for t in before}
     assert after == before
 
 
@@ -153,7 +153,8 @@ def test_a_stale_feed_fails_the_gate_and_leaves_published_tables_intact(
     spark, tmp_path, cli_args, cleaned_once, capsys
 ):
     lake = lake_of(spark, tmp_path)
-    before = {t: (lake.version(t), rows_of(lake, t)) for t in ("events_clean", "items_clean", "events_quarantine")}
+    tables = ("events_clean", "items_clean", "events_quarantine")
+    before = {t: (lake.latest_version(t), rows_of(lake, t)) for t in tables}
 
     stale = EVENTS_CSV.replace("2026-10-0", "2025-10-0")  # yesterday's feed replayed from a year ago
     (tmp_path / "events.csv").write_text(stale)
@@ -161,4 +162,4 @@ def test_a_stale_feed_fails_the_gate_and_leaves_published_tables_intact(
     assert code == cli.EXIT_STAGE_FAILED
     err = capsys.readouterr().err
     assert "quality gate failed" in err and "freshness" in err
-    assert {t: (lake.version(t), rows_of(lake, t)) for t in before} == before
+    assert {t: (lake.latest_version(t), rows_of(lake, t)) for t in before} == before

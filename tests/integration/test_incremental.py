@@ -138,7 +138,7 @@ def test_later_days_reuse_the_published_catalogue(daily: Daily) -> None:
     assert {"items_clean", "categories", "items_quarantine"} <= set(first.published)  # nothing to reuse yet
     for result in later:
         assert set(result.published) == {"events_clean", "events_quarantine", "reconciliation"}
-    assert daily.lake.version(ITEMS_CLEAN.name) == first.published["items_clean"]
+    assert daily.lake.latest_version(ITEMS_CLEAN.name) == first.published["items_clean"]
 
 
 def test_day_two_adds_its_events_without_duplicates(daily: Daily) -> None:

@@ -130,7 +130,7 @@ def test_forget_removes_the_user_everywhere_and_nothing_else(
     listed = {r[0] for r in lake.read(USER_CROSS_SELL.name).select(USER_ID).distinct().collect()}
     quarantined = {r[0] for r in lake.read(EVENTS_QUARANTINE.name).select(USER_ID).distinct().collect()}
     alias = sorted(listed & quarantined or listed)[0]
-    before = {t.name: lake.version(t.name) for t in USER_TABLES if lake.exists(t.name)}
+    before = {t.name: lake.latest_version(t.name) for t in USER_TABLES if lake.exists(t.name)}
 
     monkeypatch.setenv(world.config.privacy.key_env, KEY)
     args = [a for o in (*TEST_OVERRIDES, *world.overrides) for a in ("--set", o)]
@@ -145,7 +145,7 @@ def test_forget_removes_the_user_everywhere_and_nothing_else(
         old = lake.read(table.name, before[table.name])
         others = old.where(~F.coalesce(mine, F.lit(False)))  # rows without a user id stay too
         assert fingerprint(lake.read(table.name)) == fingerprint(others), table.name
-    assert before["events_clean"] is not None and lake.version(EVENTS_CLEAN.name) == before["events_clean"] + 1
+    assert before["events_clean"] is not None and lake.latest_version(EVENTS_CLEAN.name) == before["events_clean"] + 1
     log = lake.read(FORGET_LOG.name)
     assert {r["pseudonym"] for r in log.collect()} == {alias}
     deleted = {r["table_name"]: r["rows_deleted"] for r in log.collect()}

@@ -163,11 +163,11 @@ def test_rollback_restores_a_previous_version(spark, setup, capsys):
     _, lake = setup
     lake.publish(CATEGORIES, categories(spark))
     lake.publish(EVENTS_CLEAN, events(spark))
-    first = lake.version(EVENTS_CLEAN.name)
+    first = lake.latest_version(EVENTS_CLEAN.name)
     lake.publish(EVENTS_CLEAN, events(spark, ("e3", "U2", "P1", "view", TS, "s2", 1, 1.0, TS.date())))
     assert lake.read(EVENTS_CLEAN.name).count() == 3
     args = ["--set", f"lakehouse.root={lake.root}", "--set", "spark.master=local[2]"]
     assert cli.main(["rollback", "--table", "events_clean", "--version", str(first), *args]) == 0
-    assert lake.read(EVENTS_CLEAN.name).count() == 2 and lake.version(EVENTS_CLEAN.name) == first + 2
+    assert lake.read(EVENTS_CLEAN.name).count() == 2 and lake.latest_version(EVENTS_CLEAN.name) == first + 2
     assert "restored version" in capsys.readouterr().out
     assert cli.main(["rollback", "--table", "events_clean", "--version", "99", *args]) == cli.EXIT_CONFIG_ERROR

@@ -324,8 +324,8 @@ def test_the_driver_copies_follow_the_streams_commits_and_are_read_again_after_a
 
     writer(batch, 0)
 
-    assert writer.history.version == lake.version(EVENTS_CLEAN.name)  # moved along with its own MERGE
-    assert writer.user_ids.version == lake.version(USER_ID_MAP.name) and newcomer in writer.user_ids.ids
+    assert writer.history.version == lake.latest_version(EVENTS_CLEAN.name)  # moved along with its own MERGE
+    assert writer.user_ids.version == lake.latest_version(USER_ID_MAP.name) and newcomer in writer.user_ids.ids
     cached, to_read = writer.history.split([user, newcomer])
     assert to_read == [] and len(cached[cached["event_ts"] == t]) == 2  # both new events, without a read
 
@@ -336,7 +336,7 @@ def test_the_driver_copies_follow_the_streams_commits_and_are_read_again_after_a
     assert lake.read(EVENTS_CLEAN.name).filter(streamed).count() == 1
     audit = lake.read(RECONCILIATION.name).filter(F.col("run_id") == "stream-crosssell_stream-1").first()
     assert (audit["rows_read"], audit["rows_clean"], audit["rows_duplicate"]) == (2, 1, 1)
-    assert writer.history.version == lake.version(EVENTS_CLEAN.name)
+    assert writer.history.version == lake.latest_version(EVENTS_CLEAN.name)
 
 
 def _committed_txn(delta_log: Path, version: int) -> bool:
