@@ -26,6 +26,9 @@ BASE_CONF = {
     # Compiled query classes kept for reuse (default 100). A stream micro-batch runs ~300 (its own
     # and Delta's); at 100 about 190 were recompiled every batch and the JIT never settled.
     "spark.sql.codegen.cache.maxEntries": "1000",
+    # plan strings (explain, logs, UI) keep up to this many fields; at the default 25 the wide
+    # feature frames made Spark warn "Truncated the string representation of a plan" every run
+    "spark.sql.debug.maxToStringFields": "500",
 }
 # Only for local mode: a laptop gains nothing from 50-way Delta log replays.
 LOCAL_CONF = {

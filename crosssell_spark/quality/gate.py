@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import great_expectations as gx
+from great_expectations.data_context import data_context_variables
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
 from pyspark.sql import DataFrame, SparkSession
@@ -29,6 +30,9 @@ from crosssell_spark.tables import DQ_RESULTS
 log = logging.getLogger(__name__)
 DATASOURCE = "crosssell_staged"
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
+# this GX module names its logger by its file path, outside the "great_expectations" tree; its INFO
+# lines ("Stashing `FluentDatasource` ...") are GX housekeeping on every context save
+logging.getLogger(data_context_variables.__file__).setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
