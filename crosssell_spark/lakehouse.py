@@ -135,9 +135,7 @@ class Lakehouse:
             nothing = jvm.scala.Option.empty()
             version = int(log.update(False, nothing, nothing).version())
         except Py4JError:
-            if not self.exists(table):
-                return None
-            return int(DeltaTable.forPath(self.spark, self.path(table)).history(1).collect()[0]["version"])
+            return int(self.history(table, 1).collect()[0]["version"]) if self.exists(table) else None
         return None if version < 0 else version
 
     def history(self, table: str, limit: int = 20) -> DataFrame:
