@@ -34,6 +34,10 @@ BASE_CONF = {
 LOCAL_CONF = {
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+    # The throughput collector instead of G1 for the one local JVM: its many short Spark jobs make
+    # garbage fast and G1's concurrent threads take cores from them (60k-event run_all: 202 -> 193 s
+    # alone, 420 -> 396 s for two at once on 2 cores; docs/benchmarks.md)
+    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
 }
 
 

@@ -122,6 +122,9 @@ def shared_data(*parts: str) -> Path:
 
 
 PIPELINE_SAMPLE_EVENTS = 60_000  # big enough for co-occurrence above the privacy floor, small for CI
+# The shared run scores its lists by the configured weights: the learnt ranker (train-ranker's fits,
+# the guard, scoring in candidates) runs on in test_evaluation's training run, as shipped.
+SHARED_PIPELINE_OVERRIDES = ("crosssell.ranker.enabled=false",)
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,10 @@ def sample_pipeline(spark: SparkSession, tmp_path_factory: pytest.TempPathFactor
         shared = shared.parent  # pytest-of-<user>/pytest-<n>/, above each worker's popen-gw<k>/
     root, published = shared / "sample-pipeline", shared / "sample-pipeline.results.pickle"
     config = make_test_config(
-        root / "lakehouse", f"sample.path={root / 'world'}", f"sample.events={PIPELINE_SAMPLE_EVENTS}"
+        root / "lakehouse",
+        f"sample.path={root / 'world'}",
+        f"sample.events={PIPELINE_SAMPLE_EVENTS}",
+        *SHARED_PIPELINE_OVERRIDES,
     )
     with open(shared / "sample-pipeline.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

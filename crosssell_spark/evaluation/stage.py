@@ -5,7 +5,7 @@
    `<evaluation.root or <root>/_evaluation>/<run_id>` and run the ordinary train-interest,
    similarity and candidates stages there (a config copy whose lakehouse.root points at it).
 3. Build the anchor and user tasks from the held-out events, the baselines from the training slice,
-   and score every method with the same metric transforms.
+   and score every method with the same metric code (each method's lists collected once, see metrics.py).
 4. Append the figures to the `evaluation` table of the main lakehouse and write a Markdown report
    with plots under `<root>/_reports/evaluation/<run_id>/`.
 """
@@ -54,7 +54,6 @@ from crosssell_spark.schemas import (
     FEATURES,
     ITEM_CATEGORY,
     ITEM_ID,
-    METRIC,
     QUERIES,
     RANK,
     RUN_ID,
@@ -127,36 +126,39 @@ def publish_training_inputs(main: Lakehouse, training: Lakehouse, cut: datetime)
 
 
 def score_method(
-    task: Task, recs_by_key: DataFrame, catalogue: DataFrame, item_users: DataFrame, n_users: int, k: int
+    truth: pd.DataFrame,
+    recs: pd.DataFrame,
+    catalogue_items: int,
+    item_users: pd.Series,
+    n_users: int,
+    k: int,
+    seed: int,
 ) -> MethodFigures:
-    """Every metric of one method on one task (the same code for the pipeline and each baseline)."""
-    recs = task.queries.select(M.QUERY, KEY).join(recs_by_key, KEY).drop(KEY)
-    no_category, no_count = F.lit(None).cast("string").alias(EVAL_CATEGORY), F.lit(None).cast("long").alias(QUERIES)
-    figures = (
-        M.accuracy(recs, task.truth, k).select(METRIC, no_category, VALUE, QUERIES)
-        .unionByName(M.catalogue_coverage(recs, catalogue, k).select(METRIC, no_category, VALUE, no_count))
-        .unionByName(M.intra_list_diversity(recs, k).select(METRIC, no_category, VALUE, no_count))
-        .unionByName(M.novelty(recs, item_users, n_users, k).select(METRIC, no_category, VALUE, no_count))
-        .unionByName(
-            M.per_category_hit_rate(recs, task.truth, k).select(
-                F.lit(M.HIT_RATE).alias(METRIC), EVAL_CATEGORY, VALUE, QUERIES
-            )
-        )
-    )  # fmt: skip
-    rows = [
-        (r[METRIC], r[EVAL_CATEGORY], float(r[VALUE]), None if r[QUERIES] is None else int(r[QUERIES]))
-        for r in figures.collect()
+    """Every metric of one method on one task from its collected lists (the same code for the pipeline
+    and each baseline)."""
+    rows: list[tuple[str, str | None, float, int | None]] = [
+        (metric, None, value, queries) for metric, value, queries in M.accuracy(recs, truth, k)
     ]
-    sample = (
-        M.mark_hits(recs, task.truth, k)
-        .orderBy(F.xxhash64(M.QUERY, ITEM_ID))
-        .limit(SCORE_SAMPLE_ROWS)
-        .select(SCORE, M.IS_HIT)
-        .toPandas()
-    )
-    queries = cast(pd.DataFrame, M.per_query(recs, task.truth, k).select(M.QUERY, M.HIT_RATE, M.NDCG).toPandas())
-    queries = queries.set_index(M.QUERY)
-    return MethodFigures(rows, sample, queries)
+    rows += [
+        (M.COVERAGE, None, M.catalogue_coverage(recs, catalogue_items, k), None),
+        (M.DIVERSITY, None, M.intra_list_diversity(recs, k), None),
+        (M.NOVELTY, None, M.novelty(recs, item_users, n_users, k), None),
+    ]
+    categories = M.per_category_hit_rate(recs, truth, k)
+    rows += [
+        (M.HIT_RATE, str(c), float(v), int(q))
+        for c, v, q in zip(categories[EVAL_CATEGORY], categories[VALUE], categories[QUERIES], strict=True)
+    ]
+    marked = M.mark_hits(recs, truth, k)
+    sample = marked.sample(min(SCORE_SAMPLE_ROWS, len(marked)), random_state=seed)[[SCORE, M.IS_HIT]]
+    queries = M.per_query(recs, truth, k)[[M.HIT_RATE, M.NDCG]]
+    return MethodFigures(rows, sample.reset_index(drop=True), queries)
+
+
+def collect_lists(task: Task, recs_by_key: DataFrame) -> pd.DataFrame:
+    """A method's lists for the task's queries, on the driver: at most queries x K rows."""
+    recs = task.queries.select(M.QUERY, KEY).join(recs_by_key, KEY).select(M.QUERY, ITEM_ID, ITEM_CATEGORY, RANK, SCORE)
+    return cast(pd.DataFrame, recs.toPandas())
 
 
 def _keys(task: Task) -> DataFrame:
@@ -222,11 +224,12 @@ def score_all(
         if methods is None or B.SAR in methods
         else None
     )
-    item_users = popularity.select(ITEM_ID, F.col(B.USERS).alias("users"))
-    buyers = popularity.agg(F.countDistinct(ITEM_ID)).first()  # guards an empty training side
-    if buyers is None or not buyers[0]:
+    users_per_item = cast(pd.DataFrame, popularity.select(ITEM_ID, B.USERS).toPandas())
+    if users_per_item.empty:  # guards an empty training side
         raise StageFailedError("no training purchases: the baselines have nothing to learn from")
+    item_users = users_per_item.set_index(ITEM_ID)[B.USERS]
     n_buyers = lines.select(USER_ID).distinct().count()
+    catalogue_items = attributes.select(ITEM_ID).distinct().count()
 
     als_items = (
         train_lake.read(ITEM_FACTORS.name)
@@ -260,7 +263,7 @@ def score_all(
         task = Task(
             task.name,
             lake.stage_intermediate(f"eval_{task.name}_queries", task.queries, run.run_id),
-            lake.stage_intermediate(f"eval_{task.name}_truth", task.truth, run.run_id),
+            task.truth,  # collected once below
         )
         kind = "user" if task.name == "user" else "anchor"
         keys = lake.stage_intermediate(f"eval_{task.name}_keys", _keys(task), run.run_id)
@@ -276,13 +279,16 @@ def score_all(
         if sar_items is not None:
             affinity = affinity_user if kind == "user" else S.anchor_affinity(keys)
             candidates[B.SAR] = S.sar_top_k(keys, affinity, sar_items, k)
-        task_sizes[task.name] = {"queries": task.queries.count(), "keys": keys.count(), "relevant": task.truth.count()}
+        truth = cast(pd.DataFrame, task.truth.select(M.QUERY, ITEM_ID, ITEM_CATEGORY).toPandas())
+        task_sizes[task.name] = {"queries": task.queries.count(), "keys": keys.count(), "relevant": len(truth)}
         log.info("evaluate: task %s %s", task.name, task_sizes[task.name])
         for method, recs in candidates.items():
             if methods is not None and method not in methods:
                 continue
-            staged = lake.stage_intermediate(f"eval_{task.name}_{method}", recs, run.run_id)
-            figures[(task.name, method)] = score_method(task, staged, attributes, item_users, n_buyers, k)
+            collected = collect_lists(task, recs)
+            figures[(task.name, method)] = score_method(
+                truth, collected, catalogue_items, item_users, n_buyers, k, cfg.seed
+            )
             log.info("evaluate: %s / %s done", task.name, method)
 
     return figures, task_sizes

@@ -3,6 +3,7 @@ every method is scored on every task, the table, report and notebook are written
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -14,7 +15,15 @@ from crosssell_spark.config import LakehouseConfig
 from crosssell_spark.evaluation.stage import run_evaluation
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.run import Run, StageResult
-from crosssell_spark.tables import EVALUATION, EVENTS_CLEAN, INTEREST_MODEL_RUNS, ITEM_CROSS_SELL, USER_ID_MAP
+from crosssell_spark.tables import (
+    EVALUATION,
+    EVENTS_CLEAN,
+    INTEREST_MODEL_RUNS,
+    ITEM_CROSS_SELL,
+    RANKER_RUNS,
+    USER_CROSS_SELL,
+    USER_ID_MAP,
+)
 from tests.conftest import PROJECT_ROOT, PipelineRun
 
 METHODS = {"pipeline", "popularity", "popularity_eligible", "cooccurrence", "cooccurrence_floor", "als", "sar"}
@@ -28,8 +37,12 @@ def evaluated(
     spark: SparkSession, sample_pipeline: PipelineRun, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[PipelineRun, StageResult, Lakehouse]:
     training_root = tmp_path_factory.mktemp("evaluation")
-    evaluation = sample_pipeline.config.evaluation.model_copy(update={"root": str(training_root), "last_days": 10})
-    config = sample_pipeline.config.model_copy(update={"evaluation": evaluation})
+    shared = sample_pipeline.config
+    evaluation = shared.evaluation.model_copy(update={"root": str(training_root), "last_days": 10})
+    # the shared run goes without the learnt ranker (see conftest); this training run has it, as shipped
+    ranker = shared.crosssell.ranker.model_copy(update={"enabled": True})
+    crosssell = shared.crosssell.model_copy(update={"ranker": ranker})
+    config = shared.model_copy(update={"evaluation": evaluation, "crosssell": crosssell})
     result = run_evaluation(spark, config, Run.start())
     training = Lakehouse(spark, LakehouseConfig(root=result.metrics["training_root"]))
     return sample_pipeline, result, training
@@ -74,6 +87,29 @@ def test_every_method_is_scored_on_every_task_and_recorded(evaluated) -> None:
     assert planted.loc["pipeline", "recall"] > 0.3 > planted.loc["popularity", "recall"]
     anchor = wide.loc["anchor"]
     assert anchor.loc["pipeline", "hit_rate"] > anchor.loc["popularity", "hit_rate"]
+
+
+def test_train_ranker_decides_per_list_kind_and_the_lists_follow_it(evaluated) -> None:
+    """The training run keeps the ranker on: one decision per list kind, with its evidence, obeyed."""
+    run, result, training = evaluated
+    cfg = run.config.crosssell.ranker
+    runs = training.read(RANKER_RUNS.name).toPandas().set_index("list_type")
+    assert set(runs.index) == {"item", "user"} and (runs.run_id == result.metrics["run_id"]).all()
+    for kind, row in runs.iterrows():
+        assert row.scorer in {"learnt", "configured", "popularity"} and row.scorer_reason, kind
+        fitted = row.train_positives >= cfg.min_positives and row.validation_keys > 0
+        assert (row.model_text is not None) == fitted, kind
+        quality = json.loads(row.quality_json)
+        assert {"configured", "popularity"} <= set(quality) and (("learnt" in quality) == fitted)
+        if row.scorer == "learnt":  # only a model that beat both others on the held-back keys ships
+            assert all(quality["learnt"]["ndcg"] >= quality[s]["ndcg"] for s in ("configured", "popularity"))
+    for kind, table in (("item", ITEM_CROSS_SELL.name), ("user", USER_CROSS_SELL.name)):
+        lists = training.read(table).toPandas()
+        scorer = runs.loc[kind, "scorer"]
+        if scorer == "popularity":
+            assert (lists["score"] - lists["popularity_score"]).abs().max() < 1e-9, kind
+        elif scorer == "learnt":
+            assert lists["score"].between(0, 1, inclusive="neither").all(), kind
 
 
 def test_report_and_notebook_show_the_run(spark: SparkSession, evaluated, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from crosssell_spark.pipeline import run_stage
 from crosssell_spark.run import Run
 from crosssell_spark.schemas import RUN_ID
 from crosssell_spark.streaming.refresh import RefreshContext
-from tests.conftest import PROJECT_ROOT, TEST_OVERRIDES, PipelineRun, make_test_config
+from tests.conftest import PROJECT_ROOT, SHARED_PIPELINE_OVERRIDES, TEST_OVERRIDES, PipelineRun, make_test_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.minutes(5)]
 
@@ -53,7 +53,7 @@ sys.exit(main(sys.argv[1:]))
 def copy_of(pipeline: PipelineRun, root: Path) -> tuple[AppConfig, list[str]]:
     """A private copy of the shared pipeline's lakehouse: its config and the CLI overrides for it."""
     shutil.copytree(Path(pipeline.lake.root.removeprefix("file:")), root / "lakehouse")
-    overrides = [f"lakehouse.root={root / 'lakehouse'}", f"sample.path={pipeline.world}"]
+    overrides = [f"lakehouse.root={root / 'lakehouse'}", f"sample.path={pipeline.world}", *SHARED_PIPELINE_OVERRIDES]
     return make_test_config(root / "lakehouse", *overrides[1:]), [*TEST_OVERRIDES, *overrides]
 
 
