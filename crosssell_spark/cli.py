@@ -199,11 +199,13 @@ def _maintain(config: AppConfig, run_date: date | None) -> int:
     from crosssell_spark.session import get_spark
 
     try:
-        _, outcomes = run_maintenance(get_spark(config), config, Run.start(run_date))
+        result, outcomes = run_maintenance(get_spark(config), config, Run.start(run_date))
     except ValueError as err:  # unknown table in maintenance.tables
         print(f"crosssell: {err}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     print(format_report(outcomes, config.maintenance.retention_hours))
+    removed = result.metrics["export_folders_removed"]
+    print(f"serving export folders removed: {len(removed)} (kept: the newest {config.maintenance.keep_exports})")
     return 0
 
 

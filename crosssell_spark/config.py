@@ -442,6 +442,7 @@ class MaintenanceConfig(_Section):
     allow_short_retention: bool  # true: lift Delta's 7-day safety check for this job only (logged)
     zorder_by: dict[str, list[str]] = {}  # table -> columns to Z-order by while optimizing
     tables: list[str] = []  # only these tables; empty: every published table that exists
+    keep_exports: int = Field(ge=1)  # newest serving export folders kept (LATEST's is never removed)
 
     @model_validator(mode="after")
     def _retention_safe(self) -> MaintenanceConfig:

@@ -236,12 +236,6 @@ class Lakehouse:
         """Delete the rows matching `condition` in one commit (none matching: no commit)."""
         DeltaTable.forPath(self.spark, self.path(spec.name)).delete(condition)
 
-    def export_json_lines(self, name: str, df: DataFrame) -> str:
-        """Replace `<root>/_exports/<name>/` with `df` as JSON lines (one object per row)."""
-        path = f"{self.root}/_exports/{name}"
-        df.write.mode("overwrite").json(path)
-        return path
-
     def drop_staging(self, run_id: str) -> None:
         """Remove a run's staging tables; a failure here never affects published data."""
         jvm = self.spark.sparkContext._jvm  # Hadoop FileSystem works for every storage scheme

@@ -12,7 +12,7 @@ from crosssell_spark.crosssell.build import build_item_lists, build_user_lists, 
 from crosssell_spark.crosssell.candidates import (
     allowed_user_categories,
 )
-from crosssell_spark.crosssell.exports import serving_export
+from crosssell_spark.crosssell.exports import export_lists
 from crosssell_spark.crosssell.lists import WITHHELD
 from crosssell_spark.crosssell.reports import category_exposure, list_gaps
 from crosssell_spark.crosssell.signals import (
@@ -94,12 +94,7 @@ def run_candidates(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
     reports = (CROSS_SELL_GAPS, gaps_staged), (CATEGORY_EXPOSURE, exposure_staged)
     gate = QualityGate(spark, config, lake, run)
     done = publish_audited(gate, [*lists, *reports], stage=STAGE, audited=[spec.name for spec, _ in lists])
-    exports = {}
-    if cs.export_json:
-        exports = {
-            spec.name: lake.export_json_lines(spec.name, serving_export(lake.read(spec.name), key))
-            for spec, key in ((ITEM_CROSS_SELL, ANCHOR_ITEM_ID), (USER_CROSS_SELL, USER_ID))
-        }
+    exports = export_lists(lake, run.run_id, STAGE).tables if cs.export_json else {}
     return StageResult(
         stage=STAGE,
         published=done.versions,

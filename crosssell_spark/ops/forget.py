@@ -20,6 +20,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crosssell_spark.config import AppConfig
+from crosssell_spark.crosssell.exports import export_lists
+from crosssell_spark.export_folders import Exports
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.ops.maintenance import vacuum
 from crosssell_spark.ops.published_sets import rollback_incomplete
@@ -80,6 +82,7 @@ class ForgetReport:
     versions: dict[str, int] = field(default_factory=dict)  # table -> version after the delete
     redacted: dict[str, int] = field(default_factory=dict)  # table -> rows whose free text quoted an id
     vacuumed: dict[str, int] = field(default_factory=dict)  # table -> data files VACUUM removed
+    exports: dict[str, int] = field(default_factory=dict)  # kept export folder (run id) -> user lists removed
 
     def rows(self, table: str) -> int:
         return sum(self.deleted.get(table, {}).values())
@@ -91,6 +94,7 @@ class ForgetReport:
             f"  {t:<26}{n:>10} rows redacted  version {self.versions.get(t, '-')}" for t, n in self.redacted.items()
         ]
         lines += [f"  vacuumed {t}: {n} files" for t, n in self.vacuumed.items()]
+        lines += [f"  export {r}: {n} user lists removed" for r, n in self.exports.items()]
         return "\n".join(lines)
 
 
@@ -147,7 +151,7 @@ def forget_users(spark: SparkSession, config: AppConfig, run: Run, user_ids: lis
         if lake.exists(name):
             _redact(lake, name, column, values, report)
 
-    _refresh_user_export(lake, config, report)
+    _refresh_exports(lake, config, report, values)
     lake.append(FORGET_LOG, forget_log_rows(spark, run, report))
     return report
 
@@ -170,13 +174,15 @@ def _regex_quote(value: str) -> str:
     return "".join(f"\\{c}" if not c.isalnum() else c for c in value)
 
 
-def _refresh_user_export(lake: Lakehouse, config: AppConfig, report: ForgetReport) -> None:
-    """Rewrite the user_cross_sell JSON-lines serving export so it no longer lists the users."""
-    if not (config.crosssell.export_json and report.rows(USER_CROSS_SELL.name)):
-        return
-    from crosssell_spark.crosssell.exports import serving_export
-
-    lake.export_json_lines(USER_CROSS_SELL.name, serving_export(lake.read(USER_CROSS_SELL.name), USER_ID))
+def _refresh_exports(lake: Lakehouse, config: AppConfig, report: ForgetReport, values: list[str]) -> None:
+    """A new serving export from the cleaned lists (LATEST moves to it), then every export folder
+    still kept rewritten without the users' lists."""
+    exports = Exports(lake.spark, lake.root)
+    if config.crosssell.export_json and report.rows(USER_CROSS_SELL.name):
+        export_lists(lake, report.run_id, "forget")
+    scrubbed = exports.scrub(USER_CROSS_SELL.name, F.trim(F.col(USER_ID)).isin(values))
+    report.exports = {run_id: rows for run_id, rows in scrubbed.items() if rows}
+    log.info("forget: %d kept export folders checked, lists removed from %s", len(scrubbed), report.exports)
 
 
 def forget_log_rows(spark: SparkSession, run: Run, report: ForgetReport) -> DataFrame:

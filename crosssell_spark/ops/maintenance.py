@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 
 from crosssell_spark import tables
 from crosssell_spark.config import DELTA_MIN_RETENTION_HOURS, AppConfig
+from crosssell_spark.export_folders import Exports
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.run import Run, StageResult
 from crosssell_spark.tables import TableSpec
@@ -114,6 +115,7 @@ def run_maintenance(spark: SparkSession, config: AppConfig, run: Run) -> tuple[S
     """OPTIMIZE and VACUUM every selected table; the StageResult maps table -> version after."""
     lake = Lakehouse(spark, config.lakehouse)
     outcomes = [maintain_table(lake, config, table) for table in select_tables(lake, config)]
+    pruned = Exports(spark, lake.root).prune(config.maintenance.keep_exports)
     result = StageResult(
         "maintain",
         published={o.table: o.version for o in outcomes},
@@ -122,6 +124,7 @@ def run_maintenance(spark: SparkSession, config: AppConfig, run: Run) -> tuple[S
             "files_compacted": sum(o.files_compacted for o in outcomes),
             "files_vacuumed": sum(o.files_vacuumed for o in outcomes),
             "retention_hours": config.maintenance.retention_hours,
+            "export_folders_removed": pruned,
         },
     )
     return result, outcomes

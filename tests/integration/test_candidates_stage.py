@@ -10,6 +10,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from crosssell_spark.cli import EXIT_INPUT_ERROR, main
+from crosssell_spark.export_folders import Exports
 from crosssell_spark.hierarchy import category_at_level
 from crosssell_spark.tables import (
     CATEGORY_EXPOSURE,
@@ -102,6 +103,15 @@ def test_serving_export_is_one_json_object_per_key(sample_pipeline: PipelineRun)
     assert len(lines) == len({line["anchor_item_id"] for line in lines}) > 100
     first = lines[0]["items"]
     assert [i["rank"] for i in first] == list(range(1, len(first) + 1)) and all(i["reason"] for i in first)
+    # one folder per run, named by LATEST, with a manifest of what it was built from
+    folders = Exports(sample_pipeline.lake.spark, sample_pipeline.lake.root)
+    run_id = str(folders.latest())
+    manifest = folders.manifest(run_id)
+    assert Path(exports["item_cross_sell"]).parent == Path(folders.folder(run_id).removeprefix("file:"))
+    assert manifest["tables"]["item_cross_sell"]["keys"] == len(lines) and manifest["made_by"] == "candidates"
+    sets = manifest["sets"]
+    assert {"train-interest", "similarity", "candidates"} <= set(sets) and sets["candidates"]["run_id"] == run_id
+    assert manifest["list_versions"]["item_cross_sell"] == sets["candidates"]["versions"]["item_cross_sell"]
 
 
 def test_the_summary_counts_item_slots_by_source(sample_pipeline: PipelineRun):

@@ -18,6 +18,7 @@ from pyspark.sql.types import ArrayType, StringType
 
 from crosssell_spark import cli
 from crosssell_spark.config import AppConfig
+from crosssell_spark.export_folders import Exports
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.ops.forget import USER_TABLES
 from crosssell_spark.pipeline import run_all
@@ -151,6 +152,11 @@ def test_forget_removes_the_user_everywhere_and_nothing_else(
     deleted = {r["table_name"]: r["rows_deleted"] for r in log.collect()}
     assert deleted["events_clean"] > 0 and deleted["user_cross_sell"] > 0
     assert log.where(text_of(log).contains(by_alias[alias])).count() == 0  # never the raw id
+    # serving exports: a new folder from the cleaned lists behind LATEST, the older one scrubbed
+    exports = Exports(lake.spark, lake.root)
+    assert len(exports.runs()) >= 2 and exports.manifest(str(exports.latest()))["made_by"] == "forget"
+    served = list((Path(lake.root) / "_exports" / "runs").rglob("user_cross_sell/part-*.json"))
+    assert served and not [part for part in served if alias in part.read_text()]
 
 
 def test_forget_with_vacuum_leaves_no_file_holding_the_user(
