@@ -1,6 +1,6 @@
 """Ranking metrics at K on collected lists (pandas): one method's lists on one task are at most
 queries x K rows, so `score_method` brings them to the driver once and every metric is computed
-from that one frame (in Spark each metric was its own job over the lists).
+from that one frame.
 
 Inputs share two shapes:
     recs   (query_id, item_id, item_category, rank, score): a method's ranked list per query
