@@ -53,7 +53,7 @@ class Exports:
         for name, df in frames.items():
             tables[name] = f"{folder}/{name}"
             df.write.json(tables[name])
-        counts = {name: self.spark.read.json(path).count() for name, path in tables.items()}
+        counts = {name: self.spark.read.text(path).count() for name, path in tables.items()}  # a line per key
         body = {"run_id": run_id, **manifest, "tables": {n: {"path": p, "keys": counts[n]} for n, p in tables.items()}}
         self._write_text(f"{folder}/{MANIFEST}", json.dumps(body, indent=2, sort_keys=True, default=str))
         self._replace(f"{self.root}/{LATEST}", run_id)
