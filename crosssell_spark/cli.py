@@ -15,6 +15,7 @@ from crosssell_spark.run import StageFailedError
 EXIT_STAGE_FAILED = 1
 EXIT_CONFIG_ERROR = 2
 EXIT_INPUT_ERROR = 3  # an input path or column, or what `show` names (a table, an anchor, a user), does not exist
+EXIT_CRASH = 4  # anything else went wrong (a bug, Spark or the machine): the traceback is in the log
 log = logging.getLogger("crosssell_spark")
 
 
@@ -109,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:
+        return _dispatch(args)
+    except Exception as err:  # not a refusal, a config or an input error: its own exit code, traceback in the log
+        log.exception("crosssell %s crashed", args.command)
+        print(f"crosssell: {args.command} crashed: {type(err).__name__}: {err}".splitlines()[0], file=sys.stderr)
+        return EXIT_CRASH
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.conf, args.overrides)
     except ConfigError as err:

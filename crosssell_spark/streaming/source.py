@@ -4,8 +4,9 @@ Every source yields the contract's string columns plus `_corrupt_record` (the ra
 that could not be parsed) and `source_file` (where the row came from), so that a bad file becomes
 quarantine rows instead of stopping the query. JSON lines are read by field name: a missing field
 is null (the row is quarantined as `null_key` if it is a key), an extra field is ignored. CSV files
-must carry a header in the contract's column order; a file whose header differs is quarantined
-whole by the batch writer (`bad_header`), never mis-read by position.
+are read the RFC 4180 way, as the batch sources read them (`sources.RFC4180_CSV`), and must carry a
+header in the contract's column order; a file whose header differs is quarantined whole by the batch
+writer (`bad_header`), never mis-read by position.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from crosssell_spark.config import AppConfig, resolve_root
 from crosssell_spark.schemas import RAW_EVENT_COLUMNS, RAW_EVENTS_SCHEMA
+from crosssell_spark.sources import RFC4180_CSV
 
 CORRUPT_RECORD = "_corrupt_record"
 SOURCE_FILE = "source_file"
@@ -51,7 +53,8 @@ def read_stream(spark: SparkSession, config: AppConfig) -> DataFrame:
     )
     if cfg.format == "csv":
         # The header row is skipped; columns are checked against it per file by the batch writer.
-        reader = reader.option("header", "true").option("enforceSchema", "true")
+        # RFC 4180 as in batch (doubled quotes, quoted line breaks); `streaming.options` still win.
+        reader = reader.option("header", "true").option("enforceSchema", "true").options(**RFC4180_CSV)
     stream = reader.options(**cfg.options).load(landing_dir(config))
     return stream.select(*RAW_EVENT_COLUMNS, CORRUPT_RECORD, F.col("_metadata.file_path").alias(SOURCE_FILE))
 
