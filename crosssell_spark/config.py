@@ -197,6 +197,11 @@ class CooccurrenceConfig(_Section):
             raise ValueError("at least one event type must carry a weight")
         return value
 
+    @property
+    def basket_types(self) -> list[str]:
+        """The event types that put an item in a basket (those with a weight)."""
+        return sorted(self.event_weights)
+
 
 class ScoreWeightsConfig(_Section):
     content: float = Field(ge=0)  # weight of content Jaccard in an item pair's score

@@ -28,6 +28,8 @@ from crosssell_spark.schemas import (
     ANCHOR_PRICE,
     ANCHOR_TITLE,
     BASKET,
+    BASKET_SHARE,
+    BASKETS_PER_BUYER,
     CATEGORY_A,
     CATEGORY_AFFINITY_SCORE,
     CATEGORY_B,
@@ -75,6 +77,8 @@ CANDIDATE_COLUMNS = (
     ITEM_ID, ITEM_CATEGORY, ANCHOR_ITEM_ID, ANCHOR_CATEGORY, SOURCE_NAME, SOURCE_PRIORITY, *EVIDENCE,
     ITEM_PRICE, ANCHOR_PRICE, ITEM_IN_STOCK, ITEM_TITLE, ANCHOR_TITLE, ITEM_USERS,
 )  # fmt: skip
+# What each candidate row reads of `signals.item_popularity` (the share and repeat columns are ranker features).
+POPULARITY_COLUMNS = (POPULARITY, ITEM_USERS, BASKET_SHARE, BASKETS_PER_BUYER)
 ITEM_COMPONENTS = (CONTENT_SCORE, COOCCURRENCE_SCORE, LIFT_SCORE, CATEGORY_AFFINITY_SCORE, ALS_SCORE, POPULARITY_SCORE)
 USER_COMPONENTS = (ALS_SCORE, INTEREST_COMPONENT, COOCCURRENCE_SCORE, POPULARITY_SCORE)
 
@@ -237,7 +241,7 @@ def item_candidate_features(
     enriched = (
         candidates.join(attributes, ITEM_ID)
         .join(anchor_attributes, ANCHOR_ITEM_ID)
-        .join(popularity.select(ITEM_ID, POPULARITY, ITEM_USERS), ITEM_ID, "left")
+        .join(popularity.select(ITEM_ID, *POPULARITY_COLUMNS), ITEM_ID, "left")
         .join(category_lift, [ANCHOR_CATEGORY, ITEM_CATEGORY], "left")
         .join(anchor_factors, ANCHOR_ITEM_ID, "left")
         .join(factors, ITEM_ID, "left")
@@ -246,6 +250,8 @@ def item_candidate_features(
         *CANDIDATE_COLUMNS,
         CATEGORY_USERS,
         CATEGORY_CONFIDENCE,
+        BASKET_SHARE,
+        BASKETS_PER_BUYER,
         F.coalesce(F.col(JACCARD), F.lit(0.0)).alias(CONTENT_SCORE),
         F.coalesce(F.col(CONFIDENCE), F.lit(0.0)).alias(COOCCURRENCE_SCORE),
         F.coalesce(positive_lift(F.col(LIFT)), F.lit(0.0)).alias(LIFT_SCORE),
@@ -368,7 +374,7 @@ def user_candidate_features(
         candidates.join(attributes, ITEM_ID)
         .join(allowed, [USER_ID, ITEM_CATEGORY])  # the per-user category rule
         .join(anchor_attributes, ANCHOR_ITEM_ID, "left")
-        .join(popularity.select(ITEM_ID, POPULARITY, ITEM_USERS), ITEM_ID, "left")
+        .join(popularity.select(ITEM_ID, *POPULARITY_COLUMNS), ITEM_ID, "left")
         .join(user_factors.select(USER_ID, F.col(FEATURES).alias("_user_f")), USER_ID, "left")
         .join(item_factors.select(F.col(ITEM_ID), F.col(FEATURES).alias("_item_f")), ITEM_ID, "left")
         .join(owned.select(USER_ID, ITEM_ID, F.lit(True).alias(IS_OWNED)), [USER_ID, ITEM_ID], "left")
@@ -380,6 +386,8 @@ def user_candidate_features(
         INTEREST_SCORE,
         IS_NEW_CATEGORY,
         INTEREST_RANK,
+        BASKET_SHARE,
+        BASKETS_PER_BUYER,
         F.coalesce(F.col(IS_OWNED), F.lit(False)).alias(IS_OWNED),
         F.least(F.greatest(preference, F.lit(0.0)), F.lit(1.0)).alias(ALS_SCORE),
         INTEREST_COMPONENT,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from crosssell_spark.config import UserListConfig
-from crosssell_spark.crosssell.candidates import CANDIDATE_COLUMNS, EVIDENCE
+from crosssell_spark.crosssell.candidates import CANDIDATE_COLUMNS, EVIDENCE, POPULARITY_COLUMNS
 from crosssell_spark.crosssell.lists import PRIORITY
 from crosssell_spark.schemas import (
     ALS_SCORE,
@@ -24,6 +24,8 @@ from crosssell_spark.schemas import (
     ANCHOR_PRICE,
     ANCHOR_TITLE,
     BASKET,
+    BASKET_SHARE,
+    BASKETS_PER_BUYER,
     CATEGORY_A,
     CATEGORY_ID,
     CONFIDENCE,
@@ -147,7 +149,7 @@ def user_candidate_features_local(
         candidates.merge(attributes, on=ITEM_ID)
         .merge(allowed, on=[USER_ID, ITEM_CATEGORY])
         .merge(anchor_attributes, on=ANCHOR_ITEM_ID, how="left")
-        .merge(popularity[[ITEM_ID, POPULARITY, ITEM_USERS]], on=ITEM_ID, how="left")
+        .merge(popularity[[ITEM_ID, *POPULARITY_COLUMNS]], on=ITEM_ID, how="left")
         .merge(owned[[USER_ID, ITEM_ID]].assign(**{IS_OWNED: True}), on=[USER_ID, ITEM_ID], how="left")
     )
     # dot(user, item): float products summed in double, as `signals.dot` does; 0 without factors
@@ -164,6 +166,7 @@ def user_candidate_features_local(
     enriched[ALS_SCORE] = np.clip(preference, 0.0, 1.0)
     enriched[COOCCURRENCE_SCORE] = enriched[CONFIDENCE].astype(np.float64).fillna(0.0)
     enriched[POPULARITY_SCORE] = enriched[POPULARITY].astype(np.float64).fillna(0.0)
-    columns = [USER_ID, *CANDIDATE_COLUMNS, INTEREST_SCORE, IS_NEW_CATEGORY, INTEREST_RANK, IS_OWNED, ALS_SCORE,
+    columns = [USER_ID, *CANDIDATE_COLUMNS, INTEREST_SCORE, IS_NEW_CATEGORY, INTEREST_RANK, BASKET_SHARE,
+               BASKETS_PER_BUYER, IS_OWNED, ALS_SCORE,
                INTEREST_COMPONENT, COOCCURRENCE_SCORE, POPULARITY_SCORE]  # fmt: skip
     return enriched[columns]

@@ -21,6 +21,8 @@ from crosssell_spark.schemas import (
     ALS_SCORE,
     ANCHOR_PRICE,
     BASKET,
+    BASKET_SHARE,
+    BASKETS_PER_BUYER,
     CATEGORY_AFFINITY_SCORE,
     CATEGORY_CONFIDENCE,
     CATEGORY_USERS,
@@ -42,10 +44,11 @@ from crosssell_spark.schemas import (
 )
 
 # Feature name -> how it is read off a candidate frame (a missing column gives NaN, which the trees
-# route on their own). Counts enter as log1p; flags as 0/1. The source flags say which sources found
+# route on their own). Counts enter as log1p; flags as 0/1; an item's basket share and baskets per buyer
+# (how often shoppers come back for it) as they are. The source flags say which sources found
 # the (list key, item), over all its rows, and `sources` how many: agreement between sources is evidence.
 _PLAIN = (CONTENT_SCORE, COOCCURRENCE_SCORE, LIFT_SCORE, CATEGORY_AFFINITY_SCORE, CATEGORY_CONFIDENCE, ALS_SCORE,
-          POPULARITY_SCORE, INTEREST_COMPONENT)  # fmt: skip
+          POPULARITY_SCORE, INTEREST_COMPONENT, BASKET_SHARE, BASKETS_PER_BUYER)  # fmt: skip
 _COUNTS = (ITEM_USERS, CO_USERS, CATEGORY_USERS)
 _FLAGS = (IS_CONTENT, IS_BEHAVIOURAL)
 _SOURCES = (NEIGHBOUR, BASKET, ALS_NEIGHBOUR, AFFINITY, INTEREST, POPULAR)
@@ -68,6 +71,7 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "category affinity": (CATEGORY_AFFINITY_SCORE, CATEGORY_CONFIDENCE, f"log_{CATEGORY_USERS}"),
     "als": (ALS_SCORE,),
     "popularity": (POPULARITY_SCORE, f"log_{ITEM_USERS}"),
+    "baskets": (BASKET_SHARE, BASKETS_PER_BUYER),
     "interest": (INTEREST_COMPONENT,),
     "source": (*FOUND_BY, SOURCES_FOUND),
     "price": (PRICE_RATIO,),

@@ -5,11 +5,15 @@ All functions are pure DataFrame transforms over published tables.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from crosssell_spark.hierarchy import category_at_level
 from crosssell_spark.schemas import (
+    BASKET_SHARE,
+    BASKETS_PER_BUYER,
     CATEGORY_ID,
     CATEGORY_NAME,
     CATEGORY_SHARE,
@@ -25,6 +29,7 @@ from crosssell_spark.schemas import (
     POPULARITY_RANK,
     PRICE,
     PURCHASE,
+    SESSION_ID,
     TITLE,
     USER_ID,
 )
@@ -47,10 +52,20 @@ def with_overall(df: DataFrame, name: str, aggregate: Column) -> DataFrame:
     return df.crossJoin(F.broadcast(df.agg(aggregate.alias(name))))
 
 
-def item_popularity(events: DataFrame, attributes: DataFrame) -> DataFrame:
-    """Distinct users per item, a log-scaled popularity in [0, 1], and its rank within the category."""
+def item_popularity(events: DataFrame, attributes: DataFrame, basket_types: Sequence[str]) -> DataFrame:
+    """Per catalogue item: distinct users, a log-scaled popularity in [0, 1], its rank within the
+    category, and from the baskets (one shopper's session with a `basket_types` event): the share of
+    all baskets that hold it and the baskets per shopper who bought it (repeat purchase; 0 if none)."""
     users = events.groupBy(F.col(ITEM_ID)).agg(F.countDistinct(USER_ID).alias(ITEM_USERS))
-    with_users = attributes.join(users, ITEM_ID, "left").fillna(0, [ITEM_USERS])
+    lines = events.where(F.col(EVENT_TYPE).isin(*basket_types)).select(USER_ID, SESSION_ID, ITEM_ID).distinct()
+    baskets = lines.groupBy(ITEM_ID).agg(F.count(F.lit(1)).alias("_baskets"), F.countDistinct(USER_ID).alias("_buyers"))
+    total = lines.select(USER_ID, SESSION_ID).distinct().agg(F.count(F.lit(1)).alias("_total"))
+    with_users = (
+        attributes.join(users, ITEM_ID, "left")
+        .join(baskets, ITEM_ID, "left")
+        .fillna(0, [ITEM_USERS, "_baskets", "_buyers"])
+        .crossJoin(F.broadcast(total))
+    )
     with_users = with_overall(with_users, "_most", F.max(ITEM_USERS))
     in_category = Window.partitionBy(ITEM_CATEGORY).orderBy(F.col(ITEM_USERS).desc(), F.col(ITEM_ID))
     return with_users.select(
@@ -59,6 +74,8 @@ def item_popularity(events: DataFrame, attributes: DataFrame) -> DataFrame:
         ITEM_USERS,
         (F.log1p(ITEM_USERS) / F.greatest(F.log1p("_most"), F.lit(1e-9))).alias(POPULARITY),
         F.row_number().over(in_category).alias(POPULARITY_RANK),
+        (F.col("_baskets") / F.greatest(F.col("_total"), F.lit(1))).alias(BASKET_SHARE),
+        (F.col("_baskets") / F.greatest(F.col("_buyers"), F.lit(1))).alias(BASKETS_PER_BUYER),
     )
 
 

@@ -59,7 +59,9 @@ def run_candidates(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
     cs, level = config.crosssell, config.categories.cross_level
     events, affinity = lake.read(EVENTS_CLEAN.name), lake.read(CATEGORY_AFFINITY.name)
     attributes = item_attributes(lake.read(ITEMS_CLEAN.name), level)
-    popularity = lake.stage_intermediate("popularity", item_popularity(events, attributes), run.run_id)
+    popularity = lake.stage_intermediate(
+        "popularity", item_popularity(events, attributes, config.similarity.cooccurrence.basket_types), run.run_id
+    )
     inputs = list_inputs(spark, lake, config, popularity, attributes)
     with_run = F.lit(run.run_id).alias(RUN_ID)
 

@@ -151,7 +151,9 @@ def early_signals(lake: Lakehouse, config: AppConfig, early: DataFrame, run: Run
     item_factors, user_factors, interest = _early_interest(lake, config, early, items, run)
     return EarlySignals(
         attributes=attributes,
-        popularity=lake.stage_intermediate("ranker_popularity", item_popularity(early, attributes), run.run_id),
+        popularity=lake.stage_intermediate(
+            "ranker_popularity", item_popularity(early, attributes, sim.cooccurrence.basket_types), run.run_id
+        ),
         similarity=lake.stage_intermediate("ranker_similarity", similarity, run.run_id),
         affinity=lake.stage_intermediate("ranker_affinity", affinity, run.run_id),
         item_factors=item_factors,
@@ -226,7 +228,7 @@ def run_ranker(spark: SparkSession, config: AppConfig, run: Run) -> StageResult:
         outcomes = {kind: skipped(why) for kind in kinds}
     else:
         events = lake.read(EVENTS_CLEAN.name)
-        early, lines = label_split(cs.ranker, sorted(config.similarity.cooccurrence.event_weights))(events)
+        early, lines = label_split(cs.ranker, config.similarity.cooccurrence.basket_types)(events)
         early = lake.stage_intermediate("ranker_early_events", early, run.run_id)
         lines = lake.stage_intermediate("ranker_labels", lines, run.run_id)
         signals = early_signals(lake, config, early, run)

@@ -69,7 +69,7 @@ class DriverTables:
     """Driver-side copies of the signal tables a refresh reads (`RefreshContext`'s DataFrames)."""
 
     attributes: pd.DataFrame  # item_id, item_category, item_price, item_in_stock, item_title
-    popularity: pd.DataFrame  # item_id, item_category, item_users, popularity, popularity_rank
+    popularity: pd.DataFrame  # every column of `signals.item_popularity`
     similarity: pd.DataFrame  # item_similarity rows
     shares: pd.DataFrame  # item_category, category_share
     names: pd.DataFrame  # item_category, category_name

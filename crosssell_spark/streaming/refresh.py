@@ -116,7 +116,7 @@ class RefreshContext:
         reference = newest[0] if newest is not None and newest[0] is not None else datetime.now()
         item_category = items.transform(item_categories(level)).cache()
         attributes = item_attributes(items, level).cache()
-        popularity = item_popularity(events, attributes).cache()
+        popularity = item_popularity(events, attributes, config.similarity.cooccurrence.basket_types).cache()
         alpha, reg = _trained_params(spark, lake, config)
         popularity_per_category = (
             events.transform(build_interactions(cfg, reference)).transform(category_popularity(item_category)).cache()

@@ -88,6 +88,8 @@ def world() -> World:
         popularity.sort_values(["item_category", "item_users"], ascending=[True, False])
         .groupby("item_category").cumcount().reindex(popularity.index).astype(np.int32) + 1
     )  # fmt: skip
+    popularity["basket_share"] = popularity["item_users"] / 1000.0
+    popularity["baskets_per_buyer"] = 1.0 + (popularity.index % 3) / 2.0  # repeat purchase: a ranker feature
     similarity = pd.DataFrame(
         [
             (a, b, ITEMS[a][0], j, conf, lift, co, j is not None, co is not None)
