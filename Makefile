@@ -31,7 +31,7 @@ install: $(STAMP)  ## create .venv and install the project with pinned dependenc
 run: $(STAMP)  ## run the whole pipeline on the built-in sample world into ./lakehouse
 	$(BIN)/crosssell run-all --conf $(CONF)
 
-test: $(STAMP) $(DIST_STAMP) $(AIRFLOW_STAMP)  ## run the test suite (unit + integration + airflow; not the cluster tests)
+test: $(STAMP) $(AIRFLOW_STAMP)  ## run the test suite (unit + integration + airflow; not the cluster tests, the only users of dist/)
 	$(BIN)/python -m crosssell_spark.session  # Delta jars into the Ivy cache before workers start
 	$(BIN)/pytest -m "not cluster" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 

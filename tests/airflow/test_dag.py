@@ -126,7 +126,7 @@ def test_submit_script_prints_the_same_commands(report: dict[str, Any], tmp_path
         ).stdout
         assert shlex.split(out) == tasks[task_id]["command"]
     dist_script = ROOT / "dist" / "submit.sh"
-    if dist_script.exists():  # make test builds dist/ first; a stale copy must not drift
+    if dist_script.exists():  # built by make package / make test-cluster: a stale copy must not drift
         assert dist_script.read_text() == script.read_text()
 
 
