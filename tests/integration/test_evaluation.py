@@ -24,7 +24,7 @@ from crosssell_spark.tables import (
     USER_CROSS_SELL,
     USER_ID_MAP,
 )
-from tests.conftest import PROJECT_ROOT, PipelineRun
+from tests.conftest import PROJECT_ROOT, PipelineRun, pipeline_partitions
 
 METHODS = {"pipeline", "popularity", "popularity_eligible", "cooccurrence", "cooccurrence_floor", "als", "sar"}
 TASKS = {"anchor", "user", "planted_content", "planted_behavioural"}
@@ -43,7 +43,8 @@ def evaluated(
     ranker = shared.crosssell.ranker.model_copy(update={"enabled": True})
     crosssell = shared.crosssell.model_copy(update={"ranker": ranker})
     config = shared.model_copy(update={"evaluation": evaluation, "crosssell": crosssell})
-    result = run_evaluation(spark, config, Run.start())
+    with pipeline_partitions(spark, config):  # the shared run's one partition
+        result = run_evaluation(spark, config, Run.start())
     training = Lakehouse(spark, LakehouseConfig(root=result.metrics["training_root"]))
     return sample_pipeline, result, training
 

@@ -34,7 +34,7 @@ from crosssell_spark.tables import (
     PRIVACY_LEDGER,
     USER_CROSS_SELL,
 )
-from tests.conftest import TEST_OVERRIDES, make_test_config
+from tests.conftest import PIPELINE_RUN_OVERRIDES, TEST_OVERRIDES, make_test_config, pipeline_partitions
 
 pytestmark = [pytest.mark.integration, pytest.mark.minutes(5)]
 
@@ -58,8 +58,8 @@ class PrivateWorld:
 def world(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> PrivateWorld:
     root = tmp_path_factory.mktemp("privacy")
     overrides = (f"lakehouse.root={root / 'lakehouse'}", f"sample.path={root / 'world'}", f"sample.events={EVENTS}")
-    config = make_test_config(root / "lakehouse", *overrides, *PRIVATE)
-    with pytest.MonkeyPatch.context() as env:
+    config = make_test_config(root / "lakehouse", *overrides, *PRIVATE, *PIPELINE_RUN_OVERRIDES)
+    with pytest.MonkeyPatch.context() as env, pipeline_partitions(spark, config):
         env.setenv(config.privacy.key_env, KEY)
         run_all(spark, config, Run.start())
     raw = spark.read.parquet(str(root / "world" / "events"))

@@ -26,7 +26,14 @@ from crosssell_spark.pipeline import run_stage
 from crosssell_spark.run import Run
 from crosssell_spark.schemas import RUN_ID
 from crosssell_spark.streaming.refresh import RefreshContext
-from tests.conftest import PROJECT_ROOT, SHARED_PIPELINE_OVERRIDES, TEST_OVERRIDES, PipelineRun, make_test_config
+from tests.conftest import (
+    PROJECT_ROOT,
+    SHARED_PIPELINE_OVERRIDES,
+    TEST_OVERRIDES,
+    PipelineRun,
+    make_test_config,
+    pipeline_partitions,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.minutes(5)]
 
@@ -108,7 +115,8 @@ def test_killed_candidates_publish_leaves_the_last_complete_set(
     shown = history(overrides, capsys)
     assert "INCOMPLETE" in shown and killed.run_id in shown and "candidates" in shown
 
-    rerun = run_stage("candidates", spark, config, Run.start())
+    with pipeline_partitions(spark, config):
+        rerun = run_stage("candidates", spark, config, Run.start())
 
     assert rerun.metrics["incomplete_publishes_found"] == [f"candidates {killed.run_id}"]
     after = {s.stage: s for s in readers.latest_sets()}
@@ -140,7 +148,8 @@ def test_killed_interest_publish_leaves_the_last_complete_set(
     (killed,) = [s for s in readers.latest_sets() if not s.complete]
     assert killed.stage == "train-interest" and killed.run_id in history(overrides, capsys)
 
-    rerun = run_stage("train-interest", spark, config, Run.start())
+    with pipeline_partitions(spark, config):
+        rerun = run_stage("train-interest", spark, config, Run.start())
 
     assert rerun.metrics["incomplete_publishes_found"] == [f"train-interest {killed.run_id}"]
     assert all(s.complete for s in readers.latest_sets()) and readers.pins() == {}
