@@ -120,6 +120,10 @@ def user_candidates_local(
     by_basket = _with_source(basket, BASKET, True)
     popular = eligible_popular_local(allowed, popularity, cfg.items_per_category, popular_fallback_items)
     popular = _with_source(popular.assign(**{ANCHOR_ITEM_ID: None, ANCHOR_CATEGORY: None}), POPULAR, False)
+    if len(by_basket):  # the other sources' all-missing evidence in the evidence's dtypes (pandas will stop
+        # ignoring all-missing columns when it picks a concatenation's dtypes): co_users stays Int64
+        evidence = {c: by_basket[c].dtype for c in NO_EVIDENCE}
+        by_interest, popular = by_interest.astype(evidence), popular.astype(evidence)
     return pd.concat([by_interest, by_basket, popular], ignore_index=True)
 
 
