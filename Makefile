@@ -13,7 +13,7 @@ DIST_STAMP := dist/manifest.json
 PACKAGE_SOURCES := $(shell find crosssell_spark jobs deploy -name '*.py' 2>/dev/null) conf/base.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-all test-cluster lint typecheck generate bench clean package cluster-demo airflow-venv
+.PHONY: help install run test test-all test-cluster lint typecheck generate bench clean package cluster-demo airflow-venv browser
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,14 @@ test: $(STAMP) $(AIRFLOW_STAMP)  ## run the test suite (unit + integration + air
 
 test-cluster: $(STAMP) $(DIST_STAMP)  ## the standalone-cluster tests (master + 2 workers, worker kill): slow, ~10 min
 	$(BIN)/pytest -m cluster $(PYTEST_ARGS)
+
+browser:  ## Chromium + chromedriver from the OS packages (Debian/Ubuntu; root or sudo) for the run report's browser test
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	  echo "chromium and chromedriver are installed"; \
+	else \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+	fi
 
 test-all: test test-cluster  ## make test, then the standalone-cluster tests (what CI runs)
 

@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
         "--user", metavar="USER_ID", help="a user's list (user_cross_sell); the raw id, also with pseudonymisation on"
     )
     show.add_argument("--k", type=int, metavar="N", help="at most N items (default: all the list holds)")
+    commands.add_parser(
+        "report",
+        parents=[common],
+        help="write one self-contained HTML page: example lists, sources, short lists, stages, quality, evaluation",
+    )
     stream = commands.add_parser(
         "stream", parents=[common], help="Structured Streaming: new clickstream -> events_clean, refreshed user lists"
     )
@@ -142,6 +147,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _time_travel(args, config)
     if args.command == "show":
         return _show(args, config)
+    if args.command == "report":
+        return _report(config)
     if args.command == "evaluate":
         return _guarded(_evaluate, config, args.run_date)
     if args.command == "stream":
@@ -183,10 +190,25 @@ def _run_stages(command: str, config: AppConfig, run_date: date | None) -> int:
 
     if any(r.stage == CANDIDATES for r in results):
         from crosssell_spark.insights import strongest_anchors
+        from crosssell_spark.run_report import write_run_report
         from crosssell_spark.tables import ITEM_CROSS_SELL
 
         for anchor in strongest_anchors(lake.read(ITEM_CROSS_SELL.name), 1):
             print(f"  one list with titles:    crosssell show --anchor {anchor}  (with this run's --conf / --set)")
+        print(f"  run report (HTML):       {write_run_report(spark, config).resolve().as_uri()}")
+    return 0
+
+
+def _report(config: AppConfig) -> int:
+    from crosssell_spark.run_report import write_run_report
+    from crosssell_spark.session import get_spark
+
+    try:
+        path = write_run_report(get_spark(config), config)
+    except FileNotFoundError as err:  # no published lists yet
+        print(f"crosssell: {err}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    print(f"run report: {path.resolve().as_uri()}")
     return 0
 
 

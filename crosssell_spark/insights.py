@@ -28,6 +28,8 @@ from crosssell_spark.schemas import (
     REASON,
     REASON_CODES,
     SCORE,
+    SHARE_OF_SLOTS,
+    SLOTS,
     SOURCE_NAME,
     SUPPORT,
     TITLE,
@@ -133,6 +135,13 @@ def strongest_anchors(item_lists: DataFrame, n: int) -> list[str]:
     return [row[ANCHOR_ITEM_ID] for row in top.select(ANCHOR_ITEM_ID).limit(n).collect()]
 
 
+def sample_keys(lists: DataFrame, key: str, n: int, seed: str) -> list[str]:
+    """`n` distinct keys of a list table in a fixed pseudo-random order (hash of key and seed): the
+    same sample for the same seed, spread over the whole table rather than its first ids."""
+    keys = lists.select(key).distinct().orderBy(F.xxhash64(F.col(key), F.lit(seed)), key)
+    return [row[key] for row in keys.limit(n).collect()]
+
+
 def item_list_review(item_lists: DataFrame, items: DataFrame, categories: DataFrame, anchors: list[str]) -> DataFrame:
     """The chosen anchors' cross-sell lists with titles, category names, scores and reasons."""
     titles = items.select(ITEM_ID, TITLE)
@@ -227,6 +236,18 @@ def reason_code_counts(item_lists: DataFrame, user_lists: DataFrame) -> DataFram
         .select(LIST_TYPE, REASON_CODE, "count")
         .orderBy(LIST_TYPE, F.col("count").desc(), REASON_CODE)
     )
+
+
+def source_counts(item_lists: DataFrame, user_lists: DataFrame) -> DataFrame:
+    """List slots per source and their share of the list type's slots (item, user)."""
+
+    def counted(lists: DataFrame, list_type: str) -> DataFrame:
+        per_source = lists.groupBy(SOURCE_NAME).agg(F.count(F.lit(1)).alias(SLOTS))
+        total = per_source.agg(F.sum(SLOTS).alias("_total"))
+        share = (F.col(SLOTS) / F.col("_total")).alias(SHARE_OF_SLOTS)
+        return per_source.crossJoin(total).select(F.lit(list_type).alias(LIST_TYPE), SOURCE_NAME, SLOTS, share)
+
+    return counted(item_lists, "item").unionByName(counted(user_lists, "user")).orderBy(LIST_TYPE, F.col(SLOTS).desc())
 
 
 def format_list(heading: str, review: pd.DataFrame, title_width: int = 44) -> str:

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from crosssell_spark.cleaning import stage as cleaning
-from crosssell_spark.config import AppConfig
+from crosssell_spark.config import AppConfig, resolve_root
 from crosssell_spark.crosssell import stage as candidates
 from crosssell_spark.interest import stage as interest
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.ranking import stage as ranking
-from crosssell_spark.run import Run, StageResult
+from crosssell_spark.run import Run, StageResult, save_stage_record
 from crosssell_spark.similarity import stage as similarity
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,8 @@ STAGES: dict[str, StageFn] = {
 
 
 def run_stage(name: str, spark: SparkSession, config: AppConfig, run: Run) -> StageResult:
-    """Run one stage and time it; say so first if any stage's last publish never finished."""
+    """Run one stage, time it and keep its record for the run report; say so first if any stage's
+    last publish never finished."""
     log.info("stage %s: starting (run %s)", name, run.run_id)
     started = time.perf_counter()
     incomplete = [s for s in Lakehouse(spark, config.lakehouse).latest_sets() if not s.complete]
@@ -47,6 +48,7 @@ def run_stage(name: str, spark: SparkSession, config: AppConfig, run: Run) -> St
         result.metrics["incomplete_publishes_found"] = [f"{s.stage} {s.run_id}" for s in incomplete]
     result.seconds = time.perf_counter() - started
     log.info("stage %s: done in %.1f s, published %s", name, result.seconds, result.published)
+    save_stage_record(resolve_root(config.lakehouse.root), run, result)
     return result
 
 

@@ -1,11 +1,18 @@
-"""What a pipeline run carries between stages: its id, date and clock, and each stage's outcome."""
+"""What a pipeline run carries between stages: its id, date and clock, each stage's outcome, and
+where run reports live (`<root>/_reports/`: a JSON record per stage run, the HTML and evaluation reports)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+
+REPORTS = "_reports"
+STAGE_RECORDS = "stage_runs"  # <root>/_reports/stage_runs/<run_id>/<stage>.json
 
 
 @dataclass(frozen=True)
@@ -34,3 +41,32 @@ class StageResult:
 
 class StageFailedError(RuntimeError):
     """A stage refused to publish (failed reconciliation or quality gate); nothing was published."""
+
+
+def reports_dir(root: str, *parts: str) -> Path:
+    """A local folder under `<root>/_reports/` (plots and pages need a local disk: for a remote
+    root, `./_reports/` of the working directory)."""
+    base = root if not urlparse(root).scheme or Path(root).drive else "."
+    return Path(base, REPORTS, *parts)
+
+
+def save_stage_record(root: str, run: Run, result: StageResult) -> Path:
+    """Keep what a finished stage run reported (seconds, published versions, metrics) for the run report."""
+    path = reports_dir(root, STAGE_RECORDS, run.run_id, f"{result.stage}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "run_id": run.run_id,
+        "stage": result.stage,
+        "finished_at": datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
+        "seconds": round(result.seconds, 1),
+        "published": result.published,
+        "metrics": result.metrics,
+    }
+    path.write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+    return path
+
+
+def load_stage_record(root: str, run_id: str, stage: str) -> dict[str, Any] | None:
+    """What `save_stage_record` kept for that stage run (None: none kept, e.g. a run of `forget`)."""
+    path = reports_dir(root, STAGE_RECORDS, run_id, f"{stage}.json")
+    return dict(json.loads(path.read_text())) if path.is_file() else None

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -19,7 +19,7 @@ from crosssell_spark.evaluation.metrics import (
 )
 from crosssell_spark.significance import Lead
 
-REPORT_FILE = "report.md"
+REPORT_FOLDER, REPORT_FILE = "evaluation", "report.md"  # <root>/_reports/evaluation/<run_id>/report.md
 METRIC_BARS, CATEGORY_HITS, SCORE_DISTRIBUTIONS = "metric_bars.png", "category_hit_rates.png", "score_distributions.png"
 HEADLINE_METRICS = (HIT_RATE, NDCG)
 CATEGORIES_SHOWN = 15
@@ -144,8 +144,8 @@ def figure(rows: int, columns: int, size: tuple[float, float]) -> tuple[Figure, 
     return fig, fig.subplots(rows, columns, squeeze=False)
 
 
-def save_figure(fig: Figure, path: Path) -> None:
-    """Lay out and write as PNG."""
+def save_figure(fig: Figure, path: Path | BinaryIO) -> None:
+    """Lay out and write as PNG (to a file or a buffer)."""
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import urlparse
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -31,7 +30,7 @@ from crosssell_spark.crosssell.signals import item_attributes
 from crosssell_spark.evaluation import baselines as B
 from crosssell_spark.evaluation import metrics as M
 from crosssell_spark.evaluation import sar as S
-from crosssell_spark.evaluation.report import ReportInputs, write_report
+from crosssell_spark.evaluation.report import REPORT_FOLDER, ReportInputs, write_report
 from crosssell_spark.evaluation.split import before, cut_from, from_cut, last_event_date
 from crosssell_spark.evaluation.tasks import (
     EXCLUDED_CATEGORIES,
@@ -43,7 +42,7 @@ from crosssell_spark.evaluation.tasks import (
     user_task,
 )
 from crosssell_spark.lakehouse import Lakehouse
-from crosssell_spark.run import Run, StageFailedError, StageResult
+from crosssell_spark.run import Run, StageFailedError, StageResult, reports_dir
 from crosssell_spark.schemas import (
     ANCHOR_ITEM_ID,
     CATEGORY_ID,
@@ -187,11 +186,6 @@ def _planted_tasks(spark: SparkSession, config: AppConfig, attributes: DataFrame
         ).distinct()  # fmt: skip
         tasks.append(Task(f"planted_{kind}", queries, pairs.select(F.col(KEY).alias(M.QUERY), ITEM_ID, ITEM_CATEGORY)))
     return tasks
-
-
-def _report_dir(lake: Lakehouse, run: Run) -> Path:
-    base = lake.root if not urlparse(lake.root).scheme else "."  # plots need a local folder
-    return Path(base) / "_reports" / "evaluation" / run.run_id
 
 
 def score_all(
@@ -345,7 +339,7 @@ def run_evaluation(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
     categories = lake.read(CATEGORIES.name).select(CATEGORY_ID, CATEGORY_NAME).collect()
     names = {r[CATEGORY_ID]: r[CATEGORY_NAME] for r in categories}
     report = write_report(
-        _report_dir(lake, run),
+        reports_dir(lake.root, REPORT_FOLDER, run.run_id),
         ReportInputs(
             run_id=run.run_id, dataset=dataset, config_hash=digest, cut=cut, k=k,
             training={"events": n_events, "users": n_users, "root": training_root, "stage_seconds": stage_seconds},

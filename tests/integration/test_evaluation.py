@@ -11,6 +11,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from crosssell_spark import cli
 from crosssell_spark.config import LakehouseConfig
 from crosssell_spark.evaluation.stage import run_evaluation
 from crosssell_spark.lakehouse import Lakehouse
@@ -24,7 +25,8 @@ from crosssell_spark.tables import (
     USER_CROSS_SELL,
     USER_ID_MAP,
 )
-from tests.conftest import PROJECT_ROOT, PipelineRun, pipeline_partitions
+from tests.browser import render
+from tests.conftest import PROJECT_ROOT, TEST_OVERRIDES, PipelineRun, pipeline_partitions
 
 METHODS = {"pipeline", "popularity", "popularity_eligible", "cooccurrence", "cooccurrence_floor", "als", "sar"}
 TASKS = {"anchor", "user", "planted_content", "planted_behavioural"}
@@ -129,3 +131,38 @@ def test_report_and_notebook_show_the_run(spark: SparkSession, evaluated, tmp_pa
     for png in ("evaluation_headline.png", "evaluation_categories.png", "evaluation_history.png"):
         assert (tmp_path / png).stat().st_size > 5000, png
     assert set(namespace["figures"].index.get_level_values("method")) == METHODS
+
+
+def test_the_run_report_renders_in_a_browser_with_lists_stages_and_the_evaluation(
+    evaluated, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, result, _ = evaluated
+    args = [a for o in [*TEST_OVERRIDES, f"lakehouse.root={run.lake.root}"] for a in ("--set", o)]
+    capsys.readouterr()
+    assert cli.main(["report", *args]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    assert printed.startswith("run report: file://") and printed.endswith("/report.html")
+    page = Path(printed.removeprefix("run report: file://"))
+    lists_run = run.lake.read(ITEM_CROSS_SELL.name).first()["run_id"]
+    assert page.parent.name == lists_run and page.stat().st_size > 20_000
+
+    shown = render(page)
+    assert shown.title == f"crosssell-spark run report {lists_run}" and not shown.severe_logs
+    assert shown.headings[:2] == ["Stages", "Example item lists"] and "Offline evaluation" in shown.headings
+    lines = shown.text.splitlines()
+    for stage, outcome in run.results.items():  # each publishing stage's time, as its run recorded it
+        if outcome.published:
+            row = next(line for line in lines if line.startswith(f"{stage} "))  # the stages table comes first
+            assert f" {outcome.seconds:.1f} " in row, row
+    anchors = run.lake.read(ITEM_CROSS_SELL.name).select("anchor_item_id").distinct().toPandas()["anchor_item_id"]
+    assert sum(f"({a}, " in shown.text for a in anchors) == 5  # 2 strongest + 3 sampled anchors, with their lists
+    assert f"Newest crosssell evaluate run {result.metrics['run_id']}" in shown.text
+    behavioural = run.results["similarity"].metrics["behavioural"]
+    assert f"item pairs withheld by floor {behavioural['item_pairs_withheld_by_floor']}" in shown.text
+    assert "as in the input (pseudonymisation off)" in shown.text
+    # the slot mix, then the evaluation's three plots: all decoded by the browser
+    assert [i["alt"].split(": ")[-1] for i in shown.images] == [
+        "share of list slots by source", "metrics per method", "hit rate per target category",
+        "score distributions of hits and misses",
+    ]  # fmt: skip
+    assert all(i["complete"] and i["width"] > 300 and i["height"] > 200 for i in shown.images), shown.images

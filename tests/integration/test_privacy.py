@@ -117,6 +117,19 @@ def test_missing_key_refuses_to_start(world: PrivateWorld, monkeypatch: pytest.M
     assert "no pseudonym key was found" in capsys.readouterr().err
 
 
+def test_the_run_report_shows_pseudonyms_only(world: PrivateWorld, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv(world.config.privacy.key_env, KEY)
+    args = [a for o in (*TEST_OVERRIDES, *world.overrides) for a in ("--set", o)]
+    capsys.readouterr()
+    assert cli.main(["report", *args]) == 0
+    page = Path(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("run report: file://"))
+    html = page.read_text()
+    assert "pseudonyms (privacy.pseudonymise is on)" in html
+    assert not re.search(RAW_ID_SHAPES, html)  # no raw id in lists, gaps, quality or stage metrics
+    listed = {r[0] for r in world.lake.read(USER_CROSS_SELL.name).select(USER_ID).distinct().collect()}
+    assert sum(f"User {u}</h3>" in html for u in listed) == 3  # the sampled users, by pseudonym
+
+
 def fingerprint(df: DataFrame) -> tuple[int, int]:
     """Row count and an order-free checksum of every column: equal multisets give equal fingerprints."""
     row = df.agg(F.count(F.lit(1)), F.sum(F.xxhash64(*df.columns).cast("decimal(38,0)"))).first()
