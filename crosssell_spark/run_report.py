@@ -167,6 +167,26 @@ def _quality(lake: Lakehouse, stages: list[dict[str, Any]]) -> tuple[pd.DataFram
     return _pandas(summary), _pandas(failures.orderBy(TABLE_NAME, EXPECTATION))
 
 
+def _short_lists(lake: Lakehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Lists shorter than k per list type and status, and the shortest few."""
+    if not lake.exists(CROSS_SELL_GAPS.name):
+        return pd.DataFrame(), pd.DataFrame()
+    gaps = lake.read(CROSS_SELL_GAPS.name)
+    counts = gaps.groupBy(LIST_TYPE, LIST_STATUS).agg(F.count(F.lit(1)).alias("lists")).orderBy(LIST_TYPE, LIST_STATUS)
+    shortest = gaps.orderBy(ITEMS_FOUND, LIST_TYPE, LIST_KEY).select(LIST_TYPE, LIST_KEY, ITEMS_FOUND, LIST_STATUS)
+    return _pandas(counts), _pandas(shortest.limit(GAP_EXAMPLES))
+
+
+def _ranker(lake: Lakehouse) -> pd.DataFrame:
+    """What scores each list kind after the newest train-ranker run, and why."""
+    runs = lake.read(RANKER_RUNS.name) if lake.exists(RANKER_RUNS.name) else None
+    newest = runs.orderBy(F.col(TRAINED_AT).desc()).select(RUN_ID).first() if runs is not None else None
+    if runs is None or newest is None:
+        return pd.DataFrame()
+    decisions = runs.where(F.col(RUN_ID) == newest[RUN_ID]).select(LIST_TYPE, SCORER, SCORER_REASON)
+    return _pandas(decisions.orderBy(LIST_TYPE))
+
+
 def _evaluation(lake: Lakehouse) -> tuple[pd.DataFrame, str | None]:
     """The newest evaluate run's headline figures: task x method with HitRate and NDCG at k."""
     if not lake.exists(EVALUATION.name):
@@ -208,20 +228,8 @@ def collect_report(spark: SparkSession, config: AppConfig) -> ReportData:
                 if a not in anchors][:SAMPLED_ANCHORS]  # fmt: skip
     users = sample_keys(user_lists, USER_ID, SAMPLED_USERS, run_id)
     sources = _pandas(source_counts(item_lists, user_lists))
-    gaps_df = lake.read(CROSS_SELL_GAPS.name) if lake.exists(CROSS_SELL_GAPS.name) else None
-    gaps = _pandas(gaps_df.groupBy(LIST_TYPE, LIST_STATUS).agg(F.count(F.lit(1)).alias("lists"))) if gaps_df else None
-    examples = (
-        _pandas(gaps_df.orderBy(ITEMS_FOUND, LIST_TYPE, LIST_KEY).select(LIST_TYPE, LIST_KEY, ITEMS_FOUND, LIST_STATUS)
-                .limit(GAP_EXAMPLES))
-        if gaps_df else None
-    )  # fmt: skip
+    gaps, examples = _short_lists(lake)
     quality, failures = _quality(lake, stages)
-    ranker = pd.DataFrame()
-    if lake.exists(RANKER_RUNS.name):
-        runs = lake.read(RANKER_RUNS.name)
-        newest = runs.orderBy(F.col(TRAINED_AT).desc()).select(RUN_ID).first()[RUN_ID]  # type: ignore[index]
-        decisions = runs.where(F.col(RUN_ID) == newest).select(LIST_TYPE, SCORER, SCORER_REASON)
-        ranker = _pandas(decisions.orderBy(LIST_TYPE))
     evaluation, evaluation_run = _evaluation(lake)
     images = {"share of list slots by source": _data_uri(_source_mix_plot(sources))}
     if evaluation_run is not None:
@@ -242,11 +250,11 @@ def collect_report(spark: SparkSession, config: AppConfig) -> ReportData:
         user_lists=_pandas(user_list_review(user_lists, items, categories, users)),
         sources=sources,
         reasons=_pandas(reason_code_counts(item_lists, user_lists)),
-        gaps=gaps if gaps is not None else pd.DataFrame(),
-        gap_examples=examples if examples is not None else pd.DataFrame(),
+        gaps=gaps,
+        gap_examples=examples,
         quality=quality,
         quality_failures=failures,
-        ranker=ranker,
+        ranker=_ranker(lake),
         evaluation=evaluation,
         evaluation_run=evaluation_run,
         images=images,
