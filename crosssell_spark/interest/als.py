@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pyspark.ml.recommendation import ALS, ALSModel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crosssell_spark.config import AlsConfig
@@ -79,6 +79,16 @@ def matrix_size(ratings: DataFrame) -> tuple[int, int, int]:
     ).first()
     assert row is not None
     return int(row["users"]), int(row["items"]), int(row["n"])
+
+
+def linear_algebra(spark: SparkSession) -> dict[str, str]:
+    """The BLAS and LAPACK implementations ALS runs on in this JVM (netlib picks JNI*, a native
+    library, when one is installed, else pure Java) and whether they are native."""
+    netlib = spark.sparkContext._jvm.dev.ludovic.netlib  # type: ignore[union-attr]
+    blas = str(netlib.blas.BLAS.getInstance().getClass().getSimpleName())
+    lapack = str(netlib.lapack.LAPACK.getInstance().getClass().getSimpleName())
+    native = blas.startswith("JNI") and lapack.startswith("JNI")
+    return {"blas": blas, "lapack": lapack, "native": "yes" if native else "no"}
 
 
 def train(ratings: DataFrame, cfg: AlsConfig) -> tuple[ALSModel, TrainingStats]:

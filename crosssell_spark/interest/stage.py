@@ -12,7 +12,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from crosssell_spark.config import AlsConfig, AppConfig
-from crosssell_spark.interest.als import TrainingStats, train, trained_item_factors, user_factors_table
+from crosssell_spark.interest.als import (
+    TrainingStats,
+    linear_algebra,
+    train,
+    trained_item_factors,
+    user_factors_table,
+)
 from crosssell_spark.interest.category_interest import category_interest
 from crosssell_spark.interest.cold_start import fill_unseen_items
 from crosssell_spark.interest.id_maps import (
@@ -194,6 +200,10 @@ def run_interest(spark: SparkSession, config: AppConfig, run: Run) -> StageResul
     )
 
     params, tuning = _tune(config, events, ids, lake, run) if cfg.tune.enabled else (cfg.als, None)
+    backends = linear_algebra(spark)
+    log.info("ALS linear algebra on the driver: BLAS %s, LAPACK %s%s", backends["blas"], backends["lapack"],
+             "" if backends["native"] == "yes" else " (pure Java; a native libblas.so.3 / liblapack.so.3 on "
+             "every node, e.g. apt-get install libopenblas0-pthread, is faster: docs/interest.md)")  # fmt: skip
     model, stats = train(ratings, params)
     metadata: dict[str, Any] = {
         "run_id": run.run_id,
@@ -244,6 +254,7 @@ def run_interest(spark: SparkSession, config: AppConfig, run: Run) -> StageResul
             f"(density {stats.density:.4%})",
             "als": f"rank {params.rank}, regParam {params.reg_param}, alpha {params.alpha}, "
             f"{params.max_iter} iterations in {stats.seconds:.1f} s ({stats.seconds / params.max_iter:.2f} s/iter)",
+            "als_linear_algebra": backends,
             "score_sources": sources,
             "tuning_best": tuning.best if tuning else None,
             "model": folder,

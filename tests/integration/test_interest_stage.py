@@ -216,3 +216,13 @@ def test_rerun_keeps_every_id_and_appends_new_users_and_items_after_the_max(spar
         "U-new-b": top_user + 2,
     }
     assert {r[ITEM_ID]: r[ITEM_IDX] for r in items_map.collect()} == {**published_items, "P-new": top_item + 1}
+
+
+def test_the_stage_reports_which_blas_and_lapack_als_ran_on(trained):
+    _, _, result, _ = trained
+    backends = result.metrics["als_linear_algebra"]
+    assert backends["blas"] in {"JNIBLAS", "VectorBLAS", "JavaBLAS", "F2jBLAS"}, backends
+    assert backends["lapack"] in {"JNILAPACK", "F2jLAPACK", "JavaLAPACK"}, backends
+    assert backends["native"] == (
+        "yes" if backends["blas"].startswith("JNI") and backends["lapack"] == "JNILAPACK" else "no"
+    )
