@@ -150,8 +150,11 @@ ContentField = Literal["title", "brand", "description"]
 
 
 class ContentSimilarityConfig(_Section):
-    """Content similarity: tokens of item text, a learnt stop list, MinHash LSH with banding."""
+    """Content similarity: tokens of item text, a learnt stop list, then every cross-category pair
+    at or above the Jaccard threshold, exactly (blocked sparse products) or by MinHash LSH with banding."""
 
+    method: Literal["exact", "lsh"]  # exact: blocked sparse products (every pair); lsh: banded MinHash (approximate)
+    block_items: int = Field(ge=100)  # exact: items per block (each pair of blocks is one task)
     fields: list[ContentField] = Field(min_length=1)  # items_clean text columns that describe an item
     shingle: Literal["word", "char"]  # word n-grams of the tokens, or character n-grams inside each token
     shingle_size: int = Field(ge=1, le=10)

@@ -15,6 +15,7 @@ from crosssell_spark.quality.gate import QualityGate, quality_summary
 from crosssell_spark.quality.publish import publish_audited
 from crosssell_spark.run import Run, StageResult
 from crosssell_spark.schemas import CATEGORY_A, CATEGORY_B, ITEM_A, ITEM_B, JACCARD
+from crosssell_spark.similarity.blocked import block_count, blocked_exact_pairs
 from crosssell_spark.similarity.cooccurrence import (
     BASKET,
     BASKET_SIZE,
@@ -45,13 +46,22 @@ CONTENT_PAIRS_SCHEMA = f"{ITEM_A} string, {ITEM_B} string, {CATEGORY_A} string, 
 def _content_pairs(
     spark: SparkSession, cfg: ContentSimilarityConfig, tokens: DataFrame, lake: Lakehouse, run: Run
 ) -> tuple[DataFrame, dict[str, Any]]:
-    """Stop list, features, MinHash signatures (hashed once, persisted) and the capped bucket join."""
+    """Stop list, features, then the pairs: exactly (blocked sparse products), or by MinHash
+    signatures (hashed once, persisted) and the capped bucket join."""
     stop = tokens.transform(stop_words(cfg)).collect()
-    vectors = tokens.transform(content_features(cfg, [row[TOKEN] for row in stop])).transform(vectorise(cfg))
+    features = tokens.transform(content_features(cfg, [row[TOKEN] for row in stop]))
     metrics: dict[str, Any] = {
+        "method": cfg.method,
         "stop_words": len(stop),
         "top_stop_words": {row[TOKEN]: round(row[DOC_SHARE], 4) for row in stop[:STOP_WORDS_REPORTED]},
     }
+    if cfg.method == "exact":
+        items = features.count()
+        blocks = block_count(items, cfg.block_items, spark.sparkContext.defaultParallelism)
+        exact = features.transform(blocked_exact_pairs(cfg.jaccard_threshold, blocks))
+        pairs = lake.stage_intermediate("content_pairs", exact, run.run_id)
+        return pairs, {**metrics, "items_compared": items, "blocks": blocks, "content_pairs": pairs.count()}
+    vectors = features.transform(vectorise(cfg))
     if vectors.isEmpty():
         log.warning("no item has content features; content similarity is empty")
         return spark.createDataFrame([], CONTENT_PAIRS_SCHEMA), {**metrics, "items_hashed": 0}
@@ -72,7 +82,7 @@ def _content_pairs(
 
 
 def run_similarity(spark: SparkSession, config: AppConfig, run: Run) -> StageResult:
-    """Content (MinHash LSH) and behavioural (co-occurrence) neighbours across categories; publish
+    """Content (shared tokens) and behavioural (co-occurrence) neighbours across categories; publish
     item_similarity and category_affinity once they pass the quality gate."""
     lake = Lakehouse(spark, config.lakehouse)
     sim, level = config.similarity, config.categories.cross_level
