@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 REPORTS = "_reports"
 STAGE_RECORDS = "stage_runs"  # <root>/_reports/stage_runs/<run_id>/<stage>.json
+RUN_REPORTS, RUN_REPORT_PAGE = "runs", "report.html"  # <root>/_reports/runs/<run_id>/report.html
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from crosssell_spark.insights import (
     user_list_review,
 )
 from crosssell_spark.lakehouse import Lakehouse
-from crosssell_spark.run import load_stage_record, reports_dir
+from crosssell_spark.run import RUN_REPORT_PAGE, RUN_REPORTS, load_stage_record, reports_dir
 from crosssell_spark.schemas import (
     ANCHOR_ITEM_ID,
     CHECKED_AT,
@@ -84,7 +84,6 @@ from crosssell_spark.tables import (
     USER_CROSS_SELL,
 )
 
-RUNS_FOLDER, REPORT_PAGE = "runs", "report.html"  # <root>/_reports/runs/<run_id>/report.html
 STRONGEST_ANCHORS, SAMPLED_ANCHORS, SAMPLED_USERS = 2, 3, 3
 GAP_EXAMPLES = 10
 EVALUATION_PLOTS = {
@@ -396,7 +395,7 @@ def _markup(html: str) -> Markup:
 def write_run_report(spark: SparkSession, config: AppConfig) -> Path:
     """Collect, render and write the page; return its path."""
     data = collect_report(spark, config)
-    path = reports_dir(data.root, RUNS_FOLDER, data.run_id, REPORT_PAGE)
+    path = reports_dir(data.root, RUN_REPORTS, data.run_id, RUN_REPORT_PAGE)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(data), encoding="utf-8")
     return path

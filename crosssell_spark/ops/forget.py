@@ -6,12 +6,15 @@ pseudonymisation was switched on both go. Each table gets one Delta DELETE (a ne
 one `forget_log` row per user and table (pseudonym, time, rows deleted, the new version), never
 the raw id. A DELETE leaves the old rows in earlier Delta versions until VACUUM removes files
 older than the retention (`--vacuum`, `maintenance.retention_hours`); time travel to those
-versions keeps the data until then. A failed run can simply be repeated: deletes are idempotent.
+versions keeps the data until then. Every kept serving export loses the users' lists, and every
+run report page (`crosssell report`) that shows one of the users is deleted (write it again with
+`crosssell report`). A failed run can simply be repeated: deletes are idempotent.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -26,7 +29,7 @@ from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.ops.maintenance import vacuum
 from crosssell_spark.ops.published_sets import rollback_incomplete
 from crosssell_spark.privacy.pseudonym import pseudonym, require_key
-from crosssell_spark.run import Run
+from crosssell_spark.run import RUN_REPORT_PAGE, RUN_REPORTS, Run, reports_dir
 from crosssell_spark.schemas import (
     FORGET_LOG_SCHEMA,
     LIST_KEY,
@@ -83,6 +86,7 @@ class ForgetReport:
     redacted: dict[str, int] = field(default_factory=dict)  # table -> rows whose free text quoted an id
     vacuumed: dict[str, int] = field(default_factory=dict)  # table -> data files VACUUM removed
     exports: dict[str, int] = field(default_factory=dict)  # kept export folder (run id) -> user lists removed
+    run_reports: list[str] = field(default_factory=list)  # run report pages deleted (they showed a user)
 
     def rows(self, table: str) -> int:
         return sum(self.deleted.get(table, {}).values())
@@ -95,6 +99,7 @@ class ForgetReport:
         ]
         lines += [f"  vacuumed {t}: {n} files" for t, n in self.vacuumed.items()]
         lines += [f"  export {r}: {n} user lists removed" for r, n in self.exports.items()]
+        lines += [f"  run report {r} deleted (it showed a forgotten user)" for r in self.run_reports]
         return "\n".join(lines)
 
 
@@ -152,6 +157,7 @@ def forget_users(spark: SparkSession, config: AppConfig, run: Run, user_ids: lis
             _redact(lake, name, column, values, report)
 
     _refresh_exports(lake, config, report, values)
+    report.run_reports = remove_run_reports(lake.root, values)
     lake.append(FORGET_LOG, forget_log_rows(spark, run, report))
     return report
 
@@ -183,6 +189,20 @@ def _refresh_exports(lake: Lakehouse, config: AppConfig, report: ForgetReport, v
     scrubbed = exports.scrub(USER_CROSS_SELL.name, F.trim(F.col(USER_ID)).isin(values))
     report.exports = {run_id: rows for run_id, rows in scrubbed.items() if rows}
     log.info("forget: %d kept export folders checked, lists removed from %s", len(scrubbed), report.exports)
+
+
+def remove_run_reports(root: str, values: list[str]) -> list[str]:
+    """Delete every run report page that holds one of `values` (a raw id or a pseudonym) as a
+    whole word; the run ids of the pages deleted."""
+    folder = reports_dir(root, RUN_REPORTS)
+    pattern = re.compile("|".join(rf"(?<![\w-]){re.escape(v)}(?![\w-])" for v in values))
+    removed = []
+    for page in sorted(folder.glob(f"*/{RUN_REPORT_PAGE}")) if folder.is_dir() else []:
+        if pattern.search(page.read_text(encoding="utf-8")):
+            page.unlink()
+            removed.append(page.parent.name)
+    log.info("forget: run report pages deleted: %s", removed or "none")
+    return removed
 
 
 def forget_log_rows(spark: SparkSession, run: Run, report: ForgetReport) -> DataFrame:

@@ -170,6 +170,8 @@ def test_forget_removes_the_user_everywhere_and_nothing_else(
     assert len(exports.runs()) >= 2 and exports.manifest(str(exports.latest()))["made_by"] == "forget"
     served = list((Path(lake.root) / "_exports" / "runs").rglob("user_cross_sell/part-*.json"))
     assert served and not [part for part in served if alias in part.read_text()]
+    pages = list((Path(lake.root) / "_reports" / "runs").glob("*/report.html"))  # the report test wrote one
+    assert not [page for page in pages if alias in page.read_text()]  # a page that showed the user is gone
 
 
 def test_forget_with_vacuum_leaves_no_file_holding_the_user(

@@ -185,3 +185,20 @@ def test_source_counts_share_per_list_type(spark: SparkSession, list_type: str) 
     assert counted.loc[(list_type, "neighbour"), "slots"] == 2
     assert counted.loc[(list_type, "neighbour"), "share_of_slots"] == pytest.approx(2 / 3)
     assert counted.xs(list_type)["share_of_slots"].sum() == pytest.approx(1.0)
+
+
+def test_forget_deletes_the_run_report_pages_that_show_a_forgotten_user(tmp_path: Path) -> None:
+    from crosssell_spark.ops.forget import remove_run_reports
+
+    runs = tmp_path / "_reports" / "runs"
+    pages = {
+        "r1": "<h3>User 9f2c41</h3>",  # the user's list
+        "r2": "<td>9f2c41</td>",  # a short-list row keyed by the user
+        "r3": "<h3>User 9f2c41aa</h3><td>x9f2c41</td><td>9f2c41-b</td>",  # other ids that contain it
+    }
+    for run_id, html in pages.items():
+        (runs / run_id).mkdir(parents=True)
+        (runs / run_id / "report.html").write_text(html)
+    assert remove_run_reports(str(tmp_path), ["U0000042", "9f2c41"]) == ["r1", "r2"]
+    assert [p.parent.name for p in runs.glob("*/report.html")] == ["r3"]
+    assert remove_run_reports(str(tmp_path / "nothing-yet"), ["9f2c41"]) == []
