@@ -48,7 +48,6 @@ from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.run import RUN_REPORT_PAGE, RUN_REPORTS, load_stage_record, reports_dir
 from crosssell_spark.schemas import (
     ANCHOR_ITEM_ID,
-    CHECKED_AT,
     DESCRIPTION,
     EVAL_CATEGORY,
     EVALUATED_AT,
@@ -144,26 +143,26 @@ def _source_mix_plot(sources: pd.DataFrame) -> bytes:
 def _quality(lake: Lakehouse, stages: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per stage and table: expectations checked by the run behind the table's latest publish, passed
     and failed; and the failures."""
-    checked = [(s["run_id"], table, s["stage"]) for s in stages for table in s["versions"]]
+    checked = [(s["run_id"], table, s["stage"], i) for i, s in enumerate(stages) for table in s["versions"]]
     if not checked or not lake.exists(DQ_RESULTS.name):
         return pd.DataFrame(), pd.DataFrame()
-    keys = lake.spark.createDataFrame(checked, f"{RUN_ID} string, {TABLE_NAME} string, stage string")
+    keys = lake.spark.createDataFrame(checked, f"{RUN_ID} string, {TABLE_NAME} string, stage string, _order int")
     results = lake.read(DQ_RESULTS.name).join(F.broadcast(keys), [RUN_ID, TABLE_NAME])
     failed = ~F.col(SUCCESS)
     summary = (
-        results.groupBy("stage", TABLE_NAME)
+        results.groupBy("_order", "stage", TABLE_NAME)
         .agg(
             F.count(F.lit(1)).alias("expectations"),
             F.sum(F.col(SUCCESS).cast("int")).alias("passed"),
             F.sum((failed & (F.col(SEVERITY) == "critical")).cast("int")).alias("failed_critical"),
             F.sum((failed & (F.col(SEVERITY) != "critical")).cast("int")).alias("failed_warning"),
-            F.max(CHECKED_AT).alias(CHECKED_AT),
         )
-        .orderBy(CHECKED_AT, TABLE_NAME)
-        .drop(CHECKED_AT)
-    )
-    failures = results.where(failed).select("stage", TABLE_NAME, EXPECTATION, SEVERITY, DESCRIPTION, UNEXPECTED_COUNT)
-    return _pandas(summary), _pandas(failures.orderBy(TABLE_NAME, EXPECTATION))
+        .orderBy("_order", TABLE_NAME)
+        .drop("_order")
+    )  # in stage order
+    failures = results.where(failed).orderBy("_order", TABLE_NAME, EXPECTATION)
+    columns = ("stage", TABLE_NAME, EXPECTATION, SEVERITY, DESCRIPTION, UNEXPECTED_COUNT)
+    return _pandas(summary), _pandas(failures.select(*columns))
 
 
 def _short_lists(lake: Lakehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
