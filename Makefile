@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@command -v java >/dev/null || { echo "need Java 17 (java on PATH) for Spark"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[local,dp,dev]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[local,dp,semantic,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the project with pinned dependencies
@@ -57,7 +57,7 @@ typecheck: $(STAMP)  ## mypy, for Python 3.11 and for 3.12
 	$(BIN)/mypy --python-version 3.12
 
 bench: $(STAMP)  ## run the benchmarks (BENCH=pipeline,als,lsh,stream; BENCH_EVENTS=1000000,...) -> bench/results.{json,md}
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[local,dp,dev,bench]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[local,dp,semantic,dev,bench]"
 	$(BIN)/python -m bench.run $(if $(BENCH),--only $(BENCH))
 
 $(DIST_STAMP): $(STAMP) pyproject.toml requirements.lock $(PACKAGE_SOURCES)

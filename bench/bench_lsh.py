@@ -22,14 +22,13 @@ from conf/base.yaml (`similarity.content`); BENCH_LSH_SET takes extra `key=value
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from bench.timing import fastest, written
 from crosssell_spark.cleaning.catalogue import classify_items, clean_items
 from crosssell_spark.config import AppConfig, load_config
 from crosssell_spark.schemas import CATEGORY_ID, ITEM_A, ITEM_B, ITEM_ID
@@ -71,26 +70,12 @@ def _features(spark: SparkSession, config: AppConfig, world: Path, out: Path) ->
     return spark.read.parquet(str(out)), len(stop)
 
 
-def _fastest(job: Callable[[], object]) -> float:
-    """Seconds of the fastest of REPEATS runs of `job`."""
-    times = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        job()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
-def _written(df: DataFrame, out: Path) -> Callable[[], object]:
-    return lambda: df.write.mode("overwrite").parquet(str(out))
-
-
 def _one_core_limit(features: DataFrame, threshold: float) -> tuple[float, int]:
     """The same features on this process: one sparse product on one core, as one block."""
     ids = F.array_distinct(F.transform(FEATURES, lambda f: F.xxhash64(f)))
     local = features.select(ITEM_ID, CATEGORY_ID, ids.alias(IDS)).toPandas().assign(**{BLOCK: 0, TASK: 0})
     pairs = []
-    seconds = _fastest(lambda: pairs.append(len(block_pairs(local, 1, threshold))))
+    seconds = fastest(lambda: pairs.append(len(block_pairs(local, 1, threshold))), REPEATS)
     return seconds, pairs[-1]
 
 
@@ -104,9 +89,8 @@ def measure(spark: SparkSession, config: AppConfig, items: int, scratch: Path) -
     threshold = cfg.jaccard_threshold
 
     blocks = block_count(n_features, cfg.block_items, spark.sparkContext.defaultParallelism)
-    blocked_seconds = _fastest(
-        _written(features.transform(blocked_exact_pairs(threshold, blocks)), scratch / f"blocked-{items}")
-    )
+    blocked_join = features.transform(blocked_exact_pairs(threshold, blocks))
+    blocked_seconds = fastest(written(blocked_join, scratch / f"blocked-{items}"), REPEATS)
     observations: list[Observation] = []  # one per run: an Observation serves one DataFrame
     signature_path = str(scratch / f"sig-{items}")
 
@@ -118,8 +102,8 @@ def measure(spark: SparkSession, config: AppConfig, items: int, scratch: Path) -
         lsh = spark.read.parquet(signature_path).transform(lsh_pairs(cfg, observations[-1]))
         lsh.write.mode("overwrite").parquet(str(scratch / f"lsh-{items}"))
 
-    lsh_seconds = _fastest(lsh_job)
-    exact_seconds = _fastest(_written(features.transform(exact_pairs(threshold)), scratch / f"exact-{items}"))
+    lsh_seconds = fastest(lsh_job, REPEATS)
+    exact_seconds = fastest(written(features.transform(exact_pairs(threshold)), scratch / f"exact-{items}"), REPEATS)
     limit_seconds, limit_pairs = _one_core_limit(features, threshold)
 
     def pairs(name: str) -> DataFrame:

@@ -206,15 +206,29 @@ class CooccurrenceConfig(_Section):
         return sorted(self.event_weights)
 
 
+class SemanticSimilarityConfig(_Section):
+    """Semantic similarity: item text embedded by a multilingual sentence encoder (the `semantic`
+    extra), kept per item and text hash so a run embeds only new or changed items, then each item's
+    nearest items of other categories by cosine, exactly, in blocks of items."""
+
+    enabled: bool  # off: no embeddings, no semantic neighbours (the ranker sees the feature as missing)
+    fields: list[ContentField] = Field(min_length=1)  # items_clean text columns embedded together
+    min_cosine: float = Field(gt=0, le=1)  # a published semantic pair's minimum cosine
+    block_items: int = Field(ge=100)  # items per block (each pair of blocks is one task)
+    batch_size: int = Field(ge=1)  # titles per encoder call
+
+
 class ScoreWeightsConfig(_Section):
     content: float = Field(ge=0)  # weight of content Jaccard in an item pair's score
     behavioural: float = Field(ge=0)  # weight of co-occurrence confidence in the score
+    semantic: float = Field(ge=0)  # weight of embedding cosine in the score
 
 
 class SimilarityConfig(_Section):
     content: ContentSimilarityConfig
+    semantic: SemanticSimilarityConfig
     cooccurrence: CooccurrenceConfig
-    top_n: int = Field(ge=1)  # neighbours kept per item and per source (content, behavioural)
+    top_n: int = Field(ge=1)  # neighbours kept per item and per source (content, semantic, behavioural)
     score_weights: ScoreWeightsConfig
 
 
@@ -298,6 +312,7 @@ class ItemListWeights(_Section):
     """Blend of an anchor item's candidates; every component is in [0, 1]."""
 
     content: float = Field(ge=0)  # content Jaccard of anchor and item
+    semantic: float = Field(ge=0)  # cosine of the two items' text embeddings (similarity.semantic)
     cooccurrence: float = Field(ge=0)  # confidence: share of the anchor's baskets holding the item
     lift: float = Field(ge=0)  # 1 - 1/lift of the pair (0 when lift <= 1)
     category_affinity: float = Field(ge=0)  # 1 - 1/lift of the category pair

@@ -13,6 +13,7 @@ row exists the run is incomplete, and `read` serves that stage's tables at their
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,6 +74,12 @@ def conform(df: DataFrame, schema: StructType) -> DataFrame:
             for f in schema.fields
         ]
     )
+
+
+def _spaceless(expression: str) -> str:
+    """A constraint's text without whitespace: Delta stores an added constraint re-spaced
+    (`coalesce ( a , false )`), so texts are compared without it."""
+    return re.sub(r"\s+", "", expression)
 
 
 @dataclass(frozen=True)
@@ -262,6 +269,7 @@ class Lakehouse:
             builder.execute()
         else:
             self._add_new_nullable_columns(spec)
+            self._sync_constraints(spec)
         if self.database:
             self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.database}")
             self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.database}.{spec.name} USING DELTA LOCATION '{path}'")
@@ -274,6 +282,22 @@ class Lakehouse:
             columns = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in added)
             self.spark.sql(f"ALTER TABLE delta.`{self.path(spec.name)}` ADD COLUMNS ({columns})")
             log.info("added columns %s to %s", [f.name for f in added], spec.name)
+
+    def _sync_constraints(self, spec: TableSpec) -> None:
+        """Evolve a table written by an older release to the spec's CHECK constraints: drop the ones
+        gone or changed, add the new text (each an ALTER TABLE commit; none when they already match)."""
+        prefix = "delta.constraints."
+        detail = DeltaTable.forPath(self.spark, self.path(spec.name)).detail().first()
+        properties = (detail["properties"] if detail is not None else None) or {}
+        held = {k[len(prefix) :]: _spaceless(v) for k, v in properties.items() if k.startswith(prefix)}
+        wanted = spec.constraints or {}
+        changed = {n for n in {*held, *wanted} if held.get(n) != (_spaceless(wanted[n]) if n in wanted else None)}
+        table = f"delta.`{self.path(spec.name)}`"
+        for name in sorted(changed & held.keys()):
+            self.spark.sql(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        for name in sorted(changed & wanted.keys()):
+            self.spark.sql(f"ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({wanted[name]})")
+            log.info("constraint %s of %s is now: %s", name, spec.name, wanted[name])
 
     def restore(self, table: str, version: int) -> int:
         """Restore a published table to an earlier version (a new commit; history is kept)."""

@@ -202,6 +202,11 @@ CO_USERS = "co_users"
 CONFIDENCE = "confidence"  # directional: share of item_a's (weighted) baskets that also hold item_b
 LIFT = "lift"
 IS_CONTENT = "is_content"
+SEMANTIC = "semantic"  # cosine of two items' text embeddings (similarity.semantic)
+IS_SEMANTIC = "is_semantic"
+TEXT_HASH = "text_hash"  # sha-256 of the text an embedding was computed from
+EMBEDDING_MODEL = "model"  # name==version of the embedding model
+EMBEDDING = "embedding"
 IS_BEHAVIOURAL = "is_behavioural"
 SCORE = "score"
 RANK = "rank"
@@ -223,6 +228,22 @@ ITEM_SIMILARITY_SCHEMA = StructType(
         StructField(IS_BEHAVIOURAL, BooleanType(), False),
         StructField(SCORE, DoubleType(), False),
         StructField(RANK, IntegerType(), False),
+        # semantic neighbours (similarity.semantic): cosine of the items' text embeddings; nullable so a
+        # table written before them gains the columns (null in its old rows)
+        StructField(SEMANTIC, DoubleType(), True),
+        StructField(IS_SEMANTIC, BooleanType(), True),
+    ]
+)
+
+# One row per catalogue item: its text embedding (similarity.semantic), keyed by the embedded text's
+# hash and the model, so a run embeds only new or changed items.
+ITEM_EMBEDDINGS_SCHEMA = StructType(
+    [
+        StructField(ITEM_ID, StringType(), False),
+        StructField(TEXT_HASH, StringType(), False),
+        StructField(EMBEDDING_MODEL, StringType(), False),
+        StructField(EMBEDDING, ArrayType(FloatType()), False),
+        StructField(RUN_ID, StringType(), False),
     ]
 )
 
@@ -392,6 +413,7 @@ REASON_CODES = "reason_codes"
 SOURCE_NAME = "source"
 SUPPORT = "support"
 CONTENT_SCORE = "content_score"
+SEMANTIC_SCORE = "semantic_score"
 COOCCURRENCE_SCORE = "cooccurrence_score"
 LIFT_SCORE = "lift_score"
 CATEGORY_AFFINITY_SCORE = "category_affinity_score"
@@ -416,6 +438,7 @@ SOURCE_PRIORITY = "source_priority"  # evidence tier of the source (lower is bet
 IS_OWNED = "is_owned"  # user lists: the user bought the item within rules.exclude_owned_days
 # values of the `source` column: where a candidate came from
 NEIGHBOUR, BASKET, INTEREST, AFFINITY, POPULAR = "neighbour", "basket", "interest", "category_affinity", "popular"
+SEMANTIC_NEIGHBOUR = "semantic_neighbour"  # an item whose text embedding is near the anchor's (similarity.semantic)
 ALS_NEIGHBOUR = "als_neighbour"  # an item whose ALS factors are nearest the anchor's (bought by the same shoppers)
 CROSS_SELL_SOURCES = (NEIGHBOUR, BASKET, INTEREST, ALS_NEIGHBOUR, AFFINITY, POPULAR)
 

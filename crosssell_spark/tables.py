@@ -22,6 +22,7 @@ from crosssell_spark.schemas import (
     FORGET_LOG_SCHEMA,
     INTEREST_MODEL_RUNS_SCHEMA,
     ITEM_CROSS_SELL_SCHEMA,
+    ITEM_EMBEDDINGS_SCHEMA,
     ITEM_FACTORS_SCHEMA,
     ITEM_ID_MAP_SCHEMA,
     ITEM_SIMILARITY_SCHEMA,
@@ -97,12 +98,19 @@ ITEM_SIMILARITY = TableSpec(
         "jaccard_in_range": "jaccard IS NULL OR (jaccard > 0 AND jaccard <= 1)",
         "content_flag_matches": "is_content = (jaccard IS NOT NULL)",
         "behavioural_flag_matches": "is_behavioural = (co_users IS NOT NULL)",
-        "has_a_source": "is_content OR is_behavioural",
+        "has_a_source": "is_content OR is_behavioural OR coalesce(is_semantic, false)",
+        "semantic_flag_matches": "coalesce(is_semantic, false) = (semantic IS NOT NULL)",
+        "semantic_in_range": "semantic IS NULL OR (semantic > 0 AND semantic <= 1.000001)",
         "privacy_floor": f"co_users IS NULL OR (co_users >= {PRIVACY_MIN_USERS} AND co_baskets >= co_users)",
         "confidence_in_range": "confidence IS NULL OR (confidence > 0 AND confidence <= 1)",
         "lift_positive": "lift IS NULL OR lift > 0",
         "rank_positive": "rank >= 1",
     },
+)
+ITEM_EMBEDDINGS = TableSpec(
+    "item_embeddings",
+    ITEM_EMBEDDINGS_SCHEMA,
+    constraints={"has_embedding": "size(embedding) >= 1", "hash_is_sha256": "length(text_hash) = 64"},
 )
 CATEGORY_AFFINITY = TableSpec(
     "category_affinity",

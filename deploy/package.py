@@ -59,7 +59,7 @@ def runtime_requirements(exclude: set[str] = PROVIDED_BY_CLUSTER) -> dict[str, s
     return dict(sorted(pinned.items()))
 
 
-PACKED_EXTRAS = ("local", "dp")  # the packed env carries what a local run has, minus PROVIDED_BY_CLUSTER
+PACKED_EXTRAS = ("local", "dp", "semantic")  # the packed env carries what a local run has, minus PROVIDED_BY_CLUSTER
 
 
 def _project_dependencies() -> list[str]:

@@ -49,6 +49,7 @@ from crosssell_spark.schemas import (
     IS_CONTENT,
     IS_NEW_CATEGORY,
     IS_OWNED,
+    IS_SEMANTIC,
     ITEM_A,
     ITEM_B,
     ITEM_CATEGORY,
@@ -66,12 +67,15 @@ from crosssell_spark.schemas import (
     POPULARITY,
     POPULARITY_RANK,
     POPULARITY_SCORE,
+    SEMANTIC,
+    SEMANTIC_NEIGHBOUR,
+    SEMANTIC_SCORE,
     SOURCE_NAME,
     SOURCE_PRIORITY,
     USER_ID,
 )
 
-EVIDENCE = (JACCARD, CONFIDENCE, LIFT, CO_USERS, IS_CONTENT, IS_BEHAVIOURAL)
+EVIDENCE = (JACCARD, CONFIDENCE, LIFT, CO_USERS, SEMANTIC, IS_CONTENT, IS_BEHAVIOURAL, IS_SEMANTIC)
 # What `lists.finish` reads of a candidate (plus the list key and the list kind's components).
 CANDIDATE_COLUMNS = (
     ITEM_ID, ITEM_CATEGORY, ANCHOR_ITEM_ID, ANCHOR_CATEGORY, SOURCE_NAME, SOURCE_PRIORITY, *EVIDENCE,
@@ -79,12 +83,25 @@ CANDIDATE_COLUMNS = (
 )  # fmt: skip
 # What each candidate row reads of `signals.item_popularity` (the share and repeat columns are ranker features).
 POPULARITY_COLUMNS = (POPULARITY, ITEM_USERS, BASKET_SHARE, BASKETS_PER_BUYER)
-ITEM_COMPONENTS = (CONTENT_SCORE, COOCCURRENCE_SCORE, LIFT_SCORE, CATEGORY_AFFINITY_SCORE, ALS_SCORE, POPULARITY_SCORE)
+ITEM_COMPONENTS = (
+    CONTENT_SCORE,
+    SEMANTIC_SCORE,
+    COOCCURRENCE_SCORE,
+    LIFT_SCORE,
+    CATEGORY_AFFINITY_SCORE,
+    ALS_SCORE,
+    POPULARITY_SCORE,
+)
 USER_COMPONENTS = (ALS_SCORE, INTEREST_COMPONENT, COOCCURRENCE_SCORE, POPULARITY_SCORE)
 
 
 def _source(name: str) -> list[Column]:
     return [F.lit(name).alias(SOURCE_NAME), F.lit(PRIORITY[name]).alias(SOURCE_PRIORITY)]
+
+
+def _evidence() -> list[Column]:
+    """An item_similarity row's evidence (`is_semantic` is null in rows of a table written before it)."""
+    return [F.coalesce(F.col(c), F.lit(False)).alias(c) if c == IS_SEMANTIC else F.col(c) for c in EVIDENCE]
 
 
 def _no_evidence() -> list[Column]:
@@ -93,8 +110,10 @@ def _no_evidence() -> list[Column]:
         F.lit(None).cast("double").alias(CONFIDENCE),
         F.lit(None).cast("double").alias(LIFT),
         F.lit(None).cast("long").alias(CO_USERS),
+        F.lit(None).cast("double").alias(SEMANTIC),
         F.lit(False).alias(IS_CONTENT),
         F.lit(False).alias(IS_BEHAVIOURAL),
+        F.lit(False).alias(IS_SEMANTIC),
     ]
 
 
@@ -181,12 +200,16 @@ def item_candidates(
         popularity: from `signals.item_popularity`.
         item_factors: item_id, features (ALS).
     """
+    semantic_only = F.coalesce(F.col(IS_SEMANTIC), F.lit(False)) & ~F.col(IS_CONTENT) & ~F.col(IS_BEHAVIOURAL)
     neighbours = similarity.select(
         F.col(ITEM_A).alias(ANCHOR_ITEM_ID),
         F.col(ITEM_B).alias(ITEM_ID),
         F.col(CATEGORY_A).alias(ANCHOR_CATEGORY),
-        *EVIDENCE,
-        *_source(NEIGHBOUR),
+        *_evidence(),
+        F.when(semantic_only, F.lit(SEMANTIC_NEIGHBOUR)).otherwise(F.lit(NEIGHBOUR)).alias(SOURCE_NAME),
+        F.when(semantic_only, F.lit(PRIORITY[SEMANTIC_NEIGHBOUR]))
+        .otherwise(F.lit(PRIORITY[NEIGHBOUR]))
+        .alias(SOURCE_PRIORITY),
     )
     affine = (
         category_affinity.withColumn(
@@ -253,6 +276,7 @@ def item_candidate_features(
         BASKET_SHARE,
         BASKETS_PER_BUYER,
         F.coalesce(F.col(JACCARD), F.lit(0.0)).alias(CONTENT_SCORE),
+        F.coalesce(F.col(SEMANTIC), F.lit(0.0)).alias(SEMANTIC_SCORE),
         F.coalesce(F.col(CONFIDENCE), F.lit(0.0)).alias(COOCCURRENCE_SCORE),
         F.coalesce(positive_lift(F.col(LIFT)), F.lit(0.0)).alias(LIFT_SCORE),
         F.coalesce(positive_lift(F.col("_category_lift")), F.lit(0.0)).alias(CATEGORY_AFFINITY_SCORE),
@@ -340,7 +364,7 @@ def user_candidates(
         F.col(ITEM_B).alias(ITEM_ID),
         F.col(ITEM_A).alias(ANCHOR_ITEM_ID),
         F.col(CATEGORY_A).alias(ANCHOR_CATEGORY),
-        *EVIDENCE,
+        *_evidence(),
         *_source(BASKET),
     )
     popular = eligible_popular(allowed, popularity, cfg.items_per_category, popular_fallback_items).select(
@@ -391,6 +415,7 @@ def user_candidate_features(
         F.coalesce(F.col(IS_OWNED), F.lit(False)).alias(IS_OWNED),
         F.least(F.greatest(preference, F.lit(0.0)), F.lit(1.0)).alias(ALS_SCORE),
         INTEREST_COMPONENT,
+        F.coalesce(F.col(SEMANTIC), F.lit(0.0)).alias(SEMANTIC_SCORE),
         F.coalesce(F.col(CONFIDENCE), F.lit(0.0)).alias(COOCCURRENCE_SCORE),
         F.coalesce(F.col(POPULARITY), F.lit(0.0)).alias(POPULARITY_SCORE),
     )

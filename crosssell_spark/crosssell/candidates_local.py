@@ -35,8 +35,11 @@ from crosssell_spark.schemas import (
     INTEREST_COMPONENT,
     INTEREST_RANK,
     INTEREST_SCORE,
+    IS_BEHAVIOURAL,
+    IS_CONTENT,
     IS_NEW_CATEGORY,
     IS_OWNED,
+    IS_SEMANTIC,
     ITEM_A,
     ITEM_B,
     ITEM_CATEGORY,
@@ -49,12 +52,15 @@ from crosssell_spark.schemas import (
     POPULARITY,
     POPULARITY_RANK,
     POPULARITY_SCORE,
+    SEMANTIC,
+    SEMANTIC_SCORE,
     SOURCE_NAME,
     SOURCE_PRIORITY,
     USER_ID,
 )
 
-NO_EVIDENCE = {name: np.nan for name in EVIDENCE[:4]} | {EVIDENCE[4]: False, EVIDENCE[5]: False}
+FLAGS = (IS_CONTENT, IS_BEHAVIOURAL, IS_SEMANTIC)
+NO_EVIDENCE = {name: (False if name in FLAGS else np.nan) for name in EVIDENCE}
 
 
 def allowed_user_categories_local(interest: pd.DataFrame, cfg: UserListConfig) -> pd.DataFrame:
@@ -117,6 +123,7 @@ def user_candidates_local(
     basket = anchors.merge(similarity, on=ITEM_A).rename(
         columns={ITEM_B: ITEM_ID, ITEM_A: ANCHOR_ITEM_ID, CATEGORY_A: ANCHOR_CATEGORY}
     )
+    basket[IS_SEMANTIC] = basket[IS_SEMANTIC].astype("boolean").fillna(False).to_numpy(dtype=bool)
     by_basket = _with_source(basket, BASKET, True)
     popular = eligible_popular_local(allowed, popularity, cfg.items_per_category, popular_fallback_items)
     popular = _with_source(popular.assign(**{ANCHOR_ITEM_ID: None, ANCHOR_CATEGORY: None}), POPULAR, False)
@@ -168,9 +175,10 @@ def user_candidate_features_local(
         preference[both] = (u * v).astype(np.float64).sum(axis=1)
     enriched[IS_OWNED] = enriched[IS_OWNED].astype("boolean").fillna(False).to_numpy(dtype=bool)
     enriched[ALS_SCORE] = np.clip(preference, 0.0, 1.0)
+    enriched[SEMANTIC_SCORE] = enriched[SEMANTIC].astype(np.float64).fillna(0.0)
     enriched[COOCCURRENCE_SCORE] = enriched[CONFIDENCE].astype(np.float64).fillna(0.0)
     enriched[POPULARITY_SCORE] = enriched[POPULARITY].astype(np.float64).fillna(0.0)
     columns = [USER_ID, *CANDIDATE_COLUMNS, INTEREST_SCORE, IS_NEW_CATEGORY, INTEREST_RANK, BASKET_SHARE,
                BASKETS_PER_BUYER, IS_OWNED, ALS_SCORE,
-               INTEREST_COMPONENT, COOCCURRENCE_SCORE, POPULARITY_SCORE]  # fmt: skip
+               INTEREST_COMPONENT, SEMANTIC_SCORE, COOCCURRENCE_SCORE, POPULARITY_SCORE]  # fmt: skip
     return enriched[columns]

@@ -8,7 +8,7 @@ ranked, explained list rows. The batch stage runs it per bucket of keys through
 rule, the ranking and every reason sentence exist once.
 
 Blend (every component in [0, 1], weights in config `crosssell.item.weights` / `.user.weights`):
-    item score = content·jaccard + cooccurrence·confidence + lift·(1 - 1/lift) +
+    item score = content·jaccard + semantic·cosine + cooccurrence·confidence + lift·(1 - 1/lift) +
                  category_affinity·(1 - 1/category lift) + als·cos(item factors) + popularity·pop
     user score = als·clip(user·item factors) + interest·(category interest / user's best) +
                  cooccurrence·confidence(recent purchase -> item) + popularity·pop
@@ -51,6 +51,7 @@ from crosssell_spark.schemas import (
     IS_CONTENT,
     IS_NEW_CATEGORY,
     IS_OWNED,
+    IS_SEMANTIC,
     ITEM_CATEGORY,
     ITEM_ID,
     ITEM_IN_STOCK,
@@ -65,16 +66,22 @@ from crosssell_spark.schemas import (
     REASON,
     REASON_CODES,
     SCORE,
+    SEMANTIC_NEIGHBOUR,
+    SEMANTIC_SCORE,
     SOURCE_NAME,
     SOURCE_PRIORITY,
     SUPPORT,
     USER_ID,
 )
 
-# Evidence tiers: pair evidence and the user's interest first, category affinity, then popularity.
-PRIORITY = {NEIGHBOUR: 1, BASKET: 1, INTEREST: 1, ALS_NEIGHBOUR: 2, AFFINITY: 2, POPULAR: 3}
+# Evidence tiers (the configured weights with `evidence_first`): pair evidence and the user's interest
+# first, then ALS neighbours and category affinity, then items only related in meaning (semantic
+# neighbours: no shopper backs them, so they come after every behavioural signal and before popularity).
+PRIORITY = {NEIGHBOUR: 1, BASKET: 1, INTEREST: 1, ALS_NEIGHBOUR: 2, AFFINITY: 2, SEMANTIC_NEIGHBOUR: 3, POPULAR: 4}
 # When several sources found an item with one score, its slot (and reason) goes to the most specific.
-SPECIFICITY = {s: i for i, s in enumerate((NEIGHBOUR, BASKET, ALS_NEIGHBOUR, INTEREST, AFFINITY, POPULAR))}
+SPECIFICITY = {
+    s: i for i, s in enumerate((NEIGHBOUR, BASKET, SEMANTIC_NEIGHBOUR, ALS_NEIGHBOUR, INTEREST, AFFINITY, POPULAR))
+}
 # The crowd behind each source's evidence (the minimum-crowd rule reads it; interest has none).
 SUPPORT_OF = {NEIGHBOUR: CO_USERS, BASKET: CO_USERS, AFFINITY: CATEGORY_USERS, POPULAR: ITEM_USERS}
 
@@ -86,9 +93,11 @@ USER_INTEREST = "USER_INTEREST"
 NEW_CATEGORY = "NEW_CATEGORY"
 POPULAR_IN_CATEGORY = "POPULAR_IN_CATEGORY"
 SAME_SHOPPERS = "SAME_SHOPPERS"
+RELATED_MEANING = "RELATED_MEANING"
 BOUGHT_TOGETHER_TEXT = "bought together with {anchor} by {shoppers} shoppers"
 SHARED_WORDS_TEXT = "matches '{words}' of {anchor}"
 LOOKS_RELATED_TEXT = "looks related to {anchor}"
+RELATED_MEANING_TEXT = "related to {anchor}"
 CATEGORY_AFFINITY_TEXT = "{anchor_category} shoppers often buy {category}"
 USER_INTEREST_TEXT = "you like {category}"
 NEW_CATEGORY_TEXT = "a category new to you"
@@ -121,6 +130,7 @@ class ListSpec:
         w = cs.item.weights
         weights = (
             (CONTENT_SCORE, w.content),
+            (SEMANTIC_SCORE, w.semantic),
             (COOCCURRENCE_SCORE, w.cooccurrence),
             (LIFT_SCORE, w.lift),
             (CATEGORY_AFFINITY_SCORE, w.category_affinity),
@@ -272,9 +282,10 @@ def _is_true(value: object) -> bool:
 def _sentences(row: dict[str, object], category_name: dict[object, str]) -> tuple[list[str], str]:
     """(reason codes, reason sentence) of one list row."""
     source = row[SOURCE_NAME]
-    has_anchor = source in (NEIGHBOUR, BASKET)
+    has_anchor = source in (NEIGHBOUR, BASKET, SEMANTIC_NEIGHBOUR)
     together = has_anchor and _is_true(row[IS_BEHAVIOURAL])
     alike = has_anchor and _is_true(row[IS_CONTENT])
+    related = has_anchor and not alike and _is_true(row.get(IS_SEMANTIC))
     new_category = _is_true(row.get(IS_NEW_CATEGORY))
     title = row[ANCHOR_TITLE] if isinstance(row[ANCHOR_TITLE], str) else None
     anchor = f"your {title}" if source == BASKET and title is not None else title
@@ -292,6 +303,8 @@ def _sentences(row: dict[str, object], category_name: dict[object, str]) -> tupl
         else:
             text = None  # a title is missing: the code stays, without a sentence
         said.append((SIMILAR_CONTENT, text))
+    if related:
+        said.append((RELATED_MEANING, RELATED_MEANING_TEXT.format(anchor=anchor or "this item")))
     if source == AFFINITY:
         anchor_category = category_name.get(row[ANCHOR_CATEGORY], str(row[ANCHOR_CATEGORY]))
         said.append(
@@ -315,8 +328,8 @@ def explain(ranked: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
         names: item_category, category_name (a category without a name is shown by its id).
     """
     category_name = dict(zip(names[ITEM_CATEGORY], names[CATEGORY_NAME], strict=True))
-    columns = [c for c in (SOURCE_NAME, IS_BEHAVIOURAL, IS_CONTENT, IS_NEW_CATEGORY, ANCHOR_TITLE, ITEM_TITLE,
-                           CO_USERS, ITEM_CATEGORY, ANCHOR_CATEGORY) if c in ranked]  # fmt: skip
+    columns = [c for c in (SOURCE_NAME, IS_BEHAVIOURAL, IS_CONTENT, IS_SEMANTIC, IS_NEW_CATEGORY, ANCHOR_TITLE,
+                           ITEM_TITLE, CO_USERS, ITEM_CATEGORY, ANCHOR_CATEGORY) if c in ranked]  # fmt: skip
     rows = ranked[columns].to_dict("records")
     explained = [_sentences(row, category_name) for row in rows]
     return ranked.assign(**{REASON_CODES: [codes for codes, _ in explained], REASON: [text for _, text in explained]})

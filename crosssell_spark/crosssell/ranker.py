@@ -33,6 +33,7 @@ from crosssell_spark.schemas import (
     INTEREST_COMPONENT,
     IS_BEHAVIOURAL,
     IS_CONTENT,
+    IS_SEMANTIC,
     ITEM_ID,
     ITEM_PRICE,
     ITEM_USERS,
@@ -40,6 +41,8 @@ from crosssell_spark.schemas import (
     NEIGHBOUR,
     POPULAR,
     POPULARITY_SCORE,
+    SEMANTIC_NEIGHBOUR,
+    SEMANTIC_SCORE,
     SOURCE_NAME,
 )
 
@@ -47,11 +50,11 @@ from crosssell_spark.schemas import (
 # route on their own). Counts enter as log1p; flags as 0/1; an item's basket share and baskets per buyer
 # (how often shoppers come back for it) as they are. The source flags say which sources found
 # the (list key, item), over all its rows, and `sources` how many: agreement between sources is evidence.
-_PLAIN = (CONTENT_SCORE, COOCCURRENCE_SCORE, LIFT_SCORE, CATEGORY_AFFINITY_SCORE, CATEGORY_CONFIDENCE, ALS_SCORE,
-          POPULARITY_SCORE, INTEREST_COMPONENT, BASKET_SHARE, BASKETS_PER_BUYER)  # fmt: skip
+_PLAIN = (CONTENT_SCORE, SEMANTIC_SCORE, COOCCURRENCE_SCORE, LIFT_SCORE, CATEGORY_AFFINITY_SCORE, CATEGORY_CONFIDENCE,
+          ALS_SCORE, POPULARITY_SCORE, INTEREST_COMPONENT, BASKET_SHARE, BASKETS_PER_BUYER)  # fmt: skip
 _COUNTS = (ITEM_USERS, CO_USERS, CATEGORY_USERS)
-_FLAGS = (IS_CONTENT, IS_BEHAVIOURAL)
-_SOURCES = (NEIGHBOUR, BASKET, ALS_NEIGHBOUR, AFFINITY, INTEREST, POPULAR)
+_FLAGS = (IS_CONTENT, IS_BEHAVIOURAL, IS_SEMANTIC)
+_SOURCES = (NEIGHBOUR, BASKET, SEMANTIC_NEIGHBOUR, ALS_NEIGHBOUR, AFFINITY, INTEREST, POPULAR)
 PRICE_RATIO = "price_ratio"
 SOURCES_FOUND = "sources"
 FOUND_BY = tuple(f"found_by_{s}" for s in _SOURCES)
@@ -67,6 +70,7 @@ FEATURES: tuple[str, ...] = (
 # Features by the signal they carry (the ablation of `ranking.training.ablation` drops one group at a time).
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "content": (CONTENT_SCORE, IS_CONTENT),
+    "semantic": (SEMANTIC_SCORE, IS_SEMANTIC),
     "co-purchase": (COOCCURRENCE_SCORE, LIFT_SCORE, f"log_{CO_USERS}", IS_BEHAVIOURAL),
     "category affinity": (CATEGORY_AFFINITY_SCORE, CATEGORY_CONFIDENCE, f"log_{CATEGORY_USERS}"),
     "als": (ALS_SCORE,),

@@ -66,6 +66,7 @@ from crosssell_spark.tables import (
     EVALUATION,
     EVENTS_CLEAN,
     ITEM_CROSS_SELL,
+    ITEM_EMBEDDINGS,
     ITEM_FACTORS,
     ITEMS_CLEAN,
     RANKER_RUNS,
@@ -114,11 +115,14 @@ def training_config(config: AppConfig, root: str) -> AppConfig:
 
 
 def publish_training_inputs(main: Lakehouse, training: Lakehouse, cut: datetime) -> tuple[int, int]:
-    """events_clean before the cut, and the whole catalogue, into the training lakehouse."""
+    """events_clean before the cut, and the whole catalogue, into the training lakehouse (with the
+    catalogue's text embeddings when there are any: they hold no behaviour, and save re-encoding)."""
     events = main.read(EVENTS_CLEAN.name).transform(before(cut))
     training.publish(TRAINING_EVENTS, events)
     training.publish(ITEMS_CLEAN, main.read(ITEMS_CLEAN.name))
     training.publish(CATEGORIES, main.read(CATEGORIES.name))
+    if main.exists(ITEM_EMBEDDINGS.name):
+        training.publish(ITEM_EMBEDDINGS, main.read(ITEM_EMBEDDINGS.name))
     stats = training.read(EVENTS_CLEAN.name).agg(F.count(F.lit(1)), F.countDistinct(USER_ID)).first()
     assert stats is not None
     return int(stats[0]), int(stats[1])

@@ -26,6 +26,8 @@ from crosssell_spark.schemas import (
     CATEGORY_ID,
     CO_USERS,
     CONFIDENCE,
+    EMBEDDING,
+    EMBEDDING_MODEL,
     EVENT_ID,
     EVENT_TS,
     EVENT_TYPE,
@@ -52,6 +54,7 @@ from crosssell_spark.schemas import (
     REASON,
     SCORE_SOURCE,
     SCORE_SOURCES,
+    SEMANTIC,
     USER_ID,
     USER_IDX,
 )
@@ -61,6 +64,7 @@ from crosssell_spark.tables import (
     EVENTS_CLEAN,
     EVENTS_QUARANTINE,
     ITEM_CROSS_SELL,
+    ITEM_EMBEDDINGS,
     ITEM_FACTORS,
     ITEM_ID_MAP,
     ITEM_SIMILARITY,
@@ -270,7 +274,10 @@ def item_similarity_suite(inputs: SuiteInputs) -> list[Expectation]:
         gxe.ExpectColumnValuesToBeBetween(column=CO_USERS, min_value=sim.cooccurrence.min_users, severity=CRITICAL),
         gxe.ExpectColumnValuesToBeBetween(column=CONFIDENCE, min_value=0, max_value=1, severity=CRITICAL),
         gxe.ExpectColumnValuesToBeBetween(column=LIFT, min_value=0, strict_min=True, severity=CRITICAL),
-        gxe.ExpectColumnValuesToBeBetween(column=RANK, min_value=1, max_value=2 * sim.top_n, severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=SEMANTIC, min_value=sim.semantic.min_cosine, max_value=1, severity=CRITICAL
+        ),
+        gxe.ExpectColumnValuesToBeBetween(column=RANK, min_value=1, max_value=3 * sim.top_n, severity=CRITICAL),
         _unexpected(
             f"SELECT * FROM {{batch}} WHERE {CATEGORY_A} = {CATEGORY_B} OR {ITEM_A} = {ITEM_B}",
             "no same-category (or same-item) pairs",
@@ -299,7 +306,32 @@ def category_affinity_suite(inputs: SuiteInputs) -> list[Expectation]:
     ]
 
 
-SUITES.update({ITEM_SIMILARITY.name: item_similarity_suite, CATEGORY_AFFINITY.name: category_affinity_suite})
+def item_embeddings_suite(inputs: SuiteInputs) -> list[Expectation]:
+    return [
+        *schema_expectations(ITEM_EMBEDDINGS),
+        gxe.ExpectColumnValuesToBeUnique(column=ITEM_ID, severity=CRITICAL),
+        _unexpected(
+            f"SELECT count(DISTINCT {EMBEDDING_MODEL}) AS models FROM {{batch}} "
+            f"HAVING count(DISTINCT {EMBEDDING_MODEL}) > 1",
+            "every embedding from one model (cosines across models mean nothing)",
+        ),
+        _vectors_valid(EMBEDDING),
+        _unexpected(
+            f"SELECT * FROM {{batch}} WHERE abs(sqrt(aggregate({EMBEDDING}, 0D, (acc, x) -> acc + x * x)) - 1) > 1e-3",
+            "every embedding has unit length (cosine = dot product)",
+        ),
+        references(ITEM_ID, ITEMS_CLEAN.name, ITEM_ID, inputs, "every item is in items_clean"),
+        *row_count_expectation(inputs),
+    ]
+
+
+SUITES.update(
+    {
+        ITEM_SIMILARITY.name: item_similarity_suite,
+        CATEGORY_AFFINITY.name: category_affinity_suite,
+        ITEM_EMBEDDINGS.name: item_embeddings_suite,
+    }
+)
 
 
 # --- user interest ------------------------------------------------------------------------------
@@ -338,11 +370,11 @@ def id_map_suite(spec: TableSpec, key: str, idx: str) -> SuiteBuilder:
     return build
 
 
-def _features_valid() -> Expectation:
+def _vectors_valid(column: str = FEATURES) -> Expectation:
     return _unexpected(
-        f"SELECT * FROM {{batch}} WHERE size({FEATURES}) <> (SELECT max(size({FEATURES})) FROM {{batch}}) "
-        f"OR exists({FEATURES}, x -> x IS NULL OR isnan(x) OR abs(x) = double('Infinity'))",
-        "factor vectors all of the model's rank, every value finite",
+        f"SELECT * FROM {{batch}} WHERE size({column}) <> (SELECT max(size({column})) FROM {{batch}}) "
+        f"OR exists({column}, x -> x IS NULL OR isnan(x) OR abs(x) = double('Infinity'))",
+        f"{column} vectors all of one length, every value finite",
     )
 
 
@@ -358,7 +390,7 @@ def user_factors_suite(inputs: SuiteInputs) -> list[Expectation]:
         *schema_expectations(USER_FACTORS),
         gxe.ExpectColumnValuesToBeUnique(column=USER_ID, severity=CRITICAL),
         gxe.ExpectColumnValuesToBeBetween(column=HISTORY_ITEMS, min_value=1, severity=CRITICAL),
-        _features_valid(),
+        _vectors_valid(),
         _same_ids(USER_ID, USER_IDX, inputs.views[USER_ID_MAP.name], "every user and id as in user_id_map"),
         *row_count_expectation(inputs),
     ]
@@ -370,7 +402,7 @@ def item_factors_suite(inputs: SuiteInputs) -> list[Expectation]:
         gxe.ExpectColumnValuesToBeUnique(column=ITEM_ID, severity=CRITICAL),
         gxe.ExpectColumnValuesToBeInSet(column=FACTOR_SOURCE, value_set=list(FACTOR_SOURCES), severity=CRITICAL),
         gxe.ExpectColumnValuesToBeBetween(column=HISTORY_USERS, min_value=0, severity=CRITICAL),
-        _features_valid(),
+        _vectors_valid(),
         _same_ids(ITEM_ID, ITEM_IDX, inputs.views[ITEM_ID_MAP.name], "every item and id as in item_id_map"),
         references(ITEM_ID, ITEMS_CLEAN.name, ITEM_ID, inputs, "every item is in items_clean"),
         *row_count_expectation(inputs),

@@ -58,12 +58,14 @@ from crosssell_spark.schemas import (
     FEATURES,
     INTERACTION_WEIGHT,
     IS_CONTENT,
+    IS_SEMANTIC,
     ITEM_A,
     ITEM_B,
     ITEM_ID,
     ITEM_IDX,
     JACCARD,
     PURCHASE,
+    SEMANTIC,
     USER_ID,
     USER_IDX,
 )
@@ -135,18 +137,19 @@ def _early_interest(lake: Lakehouse, config: AppConfig, early: DataFrame, items:
 
 
 def early_signals(lake: Lakehouse, config: AppConfig, early: DataFrame, run: Run) -> EarlySignals:
-    """Every signal the lists are built from, rebuilt from the early events only (content pairs come
-    from the catalogue, so the published ones are reused without their behavioural evidence)."""
+    """Every signal the lists are built from, rebuilt from the early events only (content and
+    semantic pairs come from the catalogue, so the published ones are reused without their behavioural evidence)."""
     sim, level = config.similarity, config.categories.cross_level
     items = lake.read(ITEMS_CLEAN.name)
     attributes = item_attributes(items, level)
     members = early.transform(basket_items(sim.cooccurrence, items, level))
     floor = meets_floor(sim.cooccurrence)
     pairs = lake.stage_intermediate("ranker_pairs", pair_statistics(members), run.run_id)
-    content = (
-        lake.read(ITEM_SIMILARITY.name).where(F.col(IS_CONTENT)).select(ITEM_A, ITEM_B, CATEGORY_A, CATEGORY_B, JACCARD)
-    )
-    similarity = item_similarity(sim)(content, pairs.where(floor).transform(behavioural_neighbours(sim.top_n)))
+    published = lake.read(ITEM_SIMILARITY.name)
+    content = published.where(F.col(IS_CONTENT)).select(ITEM_A, ITEM_B, CATEGORY_A, CATEGORY_B, JACCARD)
+    semantic = published.where(F.col(IS_SEMANTIC)).select(ITEM_A, ITEM_B, CATEGORY_A, CATEGORY_B, SEMANTIC)
+    behavioural = pairs.where(floor).transform(behavioural_neighbours(sim.top_n))
+    similarity = item_similarity(sim)(content, behavioural, semantic)
     affinity = affinity_rows(pair_statistics(basket_categories(members)).where(floor))
     item_factors, user_factors, interest = _early_interest(lake, config, early, items, run)
     return EarlySignals(

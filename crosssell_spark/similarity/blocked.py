@@ -38,6 +38,20 @@ def block_count(items: int, block_items: int, parallelism: int) -> int:
     return max(1, by_size, by_cores)
 
 
+def block_tasks(blocks: int) -> Callable[[DataFrame], DataFrame]:
+    """Items (with item_id) -> each item once per pair of blocks it belongs to: its block (a hash of
+    the id) with every block, itself included, as `_block` and the pair's task `i * blocks + j`, i <= j."""
+
+    def transform(items: DataFrame) -> DataFrame:
+        block = F.pmod(F.xxhash64(ITEM_ID), F.lit(blocks)).cast("int")
+        other = F.explode(F.sequence(F.lit(0), F.lit(blocks - 1)))
+        keyed = items.select("*", block.alias(BLOCK)).select("*", other.alias(OTHER))
+        task = F.least(BLOCK, OTHER) * blocks + F.greatest(BLOCK, OTHER)
+        return keyed.select(*items.columns, BLOCK, task.alias(TASK))
+
+    return transform
+
+
 def _matrix(ids: pd.Series, vocabulary: np.ndarray) -> sparse.csr_matrix:
     """Binary item x feature matrix of feature-id arrays, columns indexed by `vocabulary` (sorted)."""
     lengths = ids.map(len).to_numpy()
@@ -86,13 +100,8 @@ def blocked_exact_pairs(threshold: float, blocks: int) -> Callable[[DataFrame], 
     with Jaccard >= threshold, computed exactly in blocks(blocks + 1)/2 tasks."""
 
     def transform(features: DataFrame) -> DataFrame:
-        block = F.pmod(F.xxhash64(ITEM_ID), F.lit(blocks)).cast("int")
         ids = F.array_distinct(F.transform(FEATURES, lambda f: F.xxhash64(f)))
-        items = features.select(ITEM_ID, CATEGORY_ID, ids.alias(IDS), block.alias(BLOCK))
-        # each item joins the task of its block with every block, itself included
-        tasks = items.select("*", F.explode(F.sequence(F.lit(0), F.lit(blocks - 1))).alias(OTHER)).select(
-            ITEM_ID, CATEGORY_ID, IDS, BLOCK, (F.least(BLOCK, OTHER) * blocks + F.greatest(BLOCK, OTHER)).alias(TASK)
-        )
+        tasks = features.select(ITEM_ID, CATEGORY_ID, ids.alias(IDS)).transform(block_tasks(blocks))
         return tasks.groupBy(TASK).applyInPandas(lambda rows: block_pairs(rows, blocks, threshold), PAIR_SCHEMA)
 
     return transform

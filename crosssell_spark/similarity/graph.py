@@ -1,11 +1,12 @@
-"""The item similarity graph: content and behavioural neighbours merged, both directions, ranked.
+"""The item similarity graph: content, behavioural (and semantic) neighbours merged, both directions, ranked.
 
 Symmetric handling: every pair is found once (item_a < item_b) and then stored in both
 directions, so a lookup by `item_a` alone returns all of an item's neighbours. Jaccard,
 co_baskets, co_users and lift are symmetric; confidence is directional (a -> b). Each item keeps
 its `top_n` best content neighbours (by Jaccard) and its `top_n` best behavioural neighbours (by
 confidence, then lift); `rank` orders the union by
-`score = score_weights.content * jaccard + score_weights.behavioural * confidence`. Because the
+`score = score_weights.content * jaccard + score_weights.behavioural * confidence
++ score_weights.semantic * cosine` (semantic neighbours, when similarity.semantic is on). Because the
 cut is per item, (b, a) can be missing when b has `top_n` better neighbours than a.
 """
 
@@ -25,12 +26,14 @@ from crosssell_spark.schemas import (
     CONFIDENCE,
     IS_BEHAVIOURAL,
     IS_CONTENT,
+    IS_SEMANTIC,
     ITEM_A,
     ITEM_B,
     JACCARD,
     LIFT,
     RANK,
     SCORE,
+    SEMANTIC,
 )
 from crosssell_spark.similarity.cooccurrence import KEY_A, KEY_B, both_directions
 
@@ -85,19 +88,32 @@ def behavioural_neighbours(top_n: int) -> Callable[[DataFrame], DataFrame]:
     return transform
 
 
-def item_similarity(cfg: SimilarityConfig) -> Callable[[DataFrame, DataFrame], DataFrame]:
-    """(content neighbours, behavioural neighbours) -> item_similarity rows, ranked per item_a."""
+def item_similarity(cfg: SimilarityConfig) -> Callable[..., DataFrame]:
+    """(content neighbours, behavioural neighbours[, semantic neighbours]) -> item_similarity rows,
+    ranked per item_a. Semantic neighbours (item_a, item_b, categories, semantic) are optional."""
     weights = cfg.score_weights
 
-    def merge(content: DataFrame, behavioural: DataFrame) -> DataFrame:
+    def merge(content: DataFrame, behavioural: DataFrame, semantic: DataFrame | None = None) -> DataFrame:
         c = content.select(ITEM_A, ITEM_B, F.col(CATEGORY_A).alias("_ca"), F.col(CATEGORY_B).alias("_cb"), JACCARD)
         b = behavioural.select(
             ITEM_A, ITEM_B, F.col(CATEGORY_A).alias("_ba"), F.col(CATEGORY_B).alias("_bb"),
             CO_BASKETS, CO_USERS, CONFIDENCE, LIFT,
         )  # fmt: skip
         merged = c.join(b, [ITEM_A, ITEM_B], "full")
-        score = weights.content * F.coalesce(F.col(JACCARD), F.lit(0.0)) + weights.behavioural * F.coalesce(
-            F.col(CONFIDENCE), F.lit(0.0)
+        if semantic is None:
+            missing = F.lit(None).cast("string")
+            merged = merged.select(
+                "*", missing.alias("_sa"), missing.alias("_sb"), F.lit(None).cast("double").alias(SEMANTIC)
+            )
+        else:
+            s = semantic.select(
+                ITEM_A, ITEM_B, F.col(CATEGORY_A).alias("_sa"), F.col(CATEGORY_B).alias("_sb"), SEMANTIC
+            )
+            merged = merged.join(s, [ITEM_A, ITEM_B], "full")
+        score = (
+            weights.content * F.coalesce(F.col(JACCARD), F.lit(0.0))
+            + weights.behavioural * F.coalesce(F.col(CONFIDENCE), F.lit(0.0))
+            + weights.semantic * F.coalesce(F.col(SEMANTIC), F.lit(0.0))
         )
         ranked = Window.partitionBy(ITEM_A).orderBy(
             F.col(SCORE).desc(), F.col(JACCARD).desc_nulls_last(), F.col(LIFT).desc_nulls_last(), F.col(ITEM_B)
@@ -105,8 +121,8 @@ def item_similarity(cfg: SimilarityConfig) -> Callable[[DataFrame, DataFrame], D
         return merged.select(
             ITEM_A,
             ITEM_B,
-            F.coalesce("_ca", "_ba").alias(CATEGORY_A),
-            F.coalesce("_cb", "_bb").alias(CATEGORY_B),
+            F.coalesce("_ca", "_ba", "_sa").alias(CATEGORY_A),
+            F.coalesce("_cb", "_bb", "_sb").alias(CATEGORY_B),
             JACCARD,
             CO_BASKETS,
             CO_USERS,
@@ -115,6 +131,8 @@ def item_similarity(cfg: SimilarityConfig) -> Callable[[DataFrame, DataFrame], D
             F.col(JACCARD).isNotNull().alias(IS_CONTENT),
             F.col(CO_USERS).isNotNull().alias(IS_BEHAVIOURAL),
             score.cast("double").alias(SCORE),
+            SEMANTIC,
+            F.col(SEMANTIC).isNotNull().alias(IS_SEMANTIC),
         ).withColumn(RANK, F.row_number().over(ranked))
 
     return merge

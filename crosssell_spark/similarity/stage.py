@@ -1,8 +1,10 @@
-"""The similarity stage: items_clean + events_clean -> item_similarity and category_affinity."""
+"""The similarity stage: items_clean + events_clean -> item_similarity and category_affinity (and
+item_embeddings when similarity.semantic is on)."""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from pyspark.sql import DataFrame, Observation, SparkSession
@@ -14,7 +16,7 @@ from crosssell_spark.privacy.dp import pair_privacy
 from crosssell_spark.quality.gate import QualityGate, quality_summary
 from crosssell_spark.quality.publish import publish_audited
 from crosssell_spark.run import Run, StageResult
-from crosssell_spark.schemas import CATEGORY_A, CATEGORY_B, ITEM_A, ITEM_B, JACCARD
+from crosssell_spark.schemas import CATEGORY_A, CATEGORY_B, CATEGORY_ID, ITEM_A, ITEM_B, ITEM_ID, JACCARD
 from crosssell_spark.similarity.blocked import block_count, blocked_exact_pairs
 from crosssell_spark.similarity.cooccurrence import (
     BASKET,
@@ -34,8 +36,24 @@ from crosssell_spark.similarity.minhash import (
     min_hash_signatures,
     vectorise,
 )
+from crosssell_spark.similarity.semantic import (
+    current_embeddings,
+    embed,
+    item_texts,
+    model_name,
+    semantic_neighbours,
+    to_embed,
+)
 from crosssell_spark.similarity.tokens import DOC_SHARE, TOKEN, content_features, item_tokens, stop_words
-from crosssell_spark.tables import CATEGORY_AFFINITY, EVENTS_CLEAN, ITEM_SIMILARITY, ITEMS_CLEAN, PRIVACY_LEDGER
+from crosssell_spark.tables import (
+    CATEGORY_AFFINITY,
+    EVENTS_CLEAN,
+    ITEM_EMBEDDINGS,
+    ITEM_SIMILARITY,
+    ITEMS_CLEAN,
+    PRIVACY_LEDGER,
+    TableSpec,
+)
 
 log = logging.getLogger(__name__)
 STAGE = "similarity"
@@ -81,15 +99,60 @@ def _content_pairs(
     return pairs, metrics
 
 
+def _semantic_pairs(
+    spark: SparkSession, config: AppConfig, items: DataFrame, lake: Lakehouse, run: Run
+) -> tuple[DataFrame | None, list[tuple[TableSpec, DataFrame]], dict[str, Any]]:
+    """With similarity.semantic on: the embeddings (only new or changed item texts are encoded) staged
+    for publishing, and each item's semantic neighbours; off: nothing."""
+    cfg, top_n = config.similarity.semantic, config.similarity.top_n
+    if not cfg.enabled:
+        return None, [], {"enabled": False}
+    started, model = time.perf_counter(), model_name()
+    texts = lake.stage_intermediate(
+        "item_texts", items.transform(item_texts(cfg.fields, config.categories.cross_level)), run.run_id
+    )
+    existing = lake.read(ITEM_EMBEDDINGS.name) if lake.exists(ITEM_EMBEDDINGS.name) else None
+    pending = to_embed(texts, existing, model)
+    to_encode = pending.count()
+    parallelism = spark.sparkContext.defaultParallelism
+    spread = pending.repartition(max(1, min(to_encode // cfg.batch_size, 4 * parallelism)))
+    fresh = lake.stage_intermediate(
+        "fresh_embeddings", spread.transform(embed(model, cfg.batch_size, run.run_id)), run.run_id
+    )
+    embedded = time.perf_counter() - started
+    embeddings = lake.stage(ITEM_EMBEDDINGS, current_embeddings(texts, existing, fresh, model), run.run_id)
+    vectors = embeddings.join(texts.select(ITEM_ID, CATEGORY_ID), ITEM_ID)
+    items_embedded = embeddings.count()
+    blocks = block_count(items_embedded, cfg.block_items, parallelism)
+    pairs = lake.stage_intermediate(
+        "semantic_pairs", vectors.transform(semantic_neighbours(cfg, top_n, blocks)), run.run_id
+    )
+    metrics = {
+        "enabled": True,
+        "model": model,
+        "items": items_embedded,
+        "embedded": to_encode,
+        "reused": items_embedded - to_encode,
+        "embed_seconds": round(embedded, 1),
+        "blocks": blocks,
+        "neighbour_rows": pairs.count(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return pairs, [(ITEM_EMBEDDINGS, embeddings)], metrics
+
+
 def run_similarity(spark: SparkSession, config: AppConfig, run: Run) -> StageResult:
     """Content (shared tokens) and behavioural (co-occurrence) neighbours across categories; publish
     item_similarity and category_affinity once they pass the quality gate."""
     lake = Lakehouse(spark, config.lakehouse)
     sim, level = config.similarity, config.categories.cross_level
+    if sim.semantic.enabled:
+        model_name()  # a missing encoder fails the stage here, before any work
     items, events = lake.read(ITEMS_CLEAN.name), lake.read(EVENTS_CLEAN.name)
 
     tokens = items.transform(item_tokens(sim.content, level))  # cheap: recomputed for the stop list and features
     content, content_metrics = _content_pairs(spark, sim.content, tokens, lake, run)
+    semantic, semantic_staged, semantic_metrics = _semantic_pairs(spark, config, items, lake, run)
 
     floor = meets_floor(sim.cooccurrence)
     dp = pair_privacy(config.privacy.dp, sim.cooccurrence.min_users)  # None unless privacy.dp.enabled
@@ -104,14 +167,17 @@ def run_similarity(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
     similarity = item_similarity(sim)(
         content.transform(content_neighbours(sim.top_n)),
         item_pairs.where(floor).transform(behavioural_neighbours(sim.top_n)),
+        semantic,
     )
     staged = [
+        *semantic_staged,
         (ITEM_SIMILARITY, lake.stage(ITEM_SIMILARITY, similarity, run.run_id)),
         (CATEGORY_AFFINITY, lake.stage(CATEGORY_AFFINITY, affinity_rows(category_pairs.where(floor)), run.run_id)),
     ]
     baskets = members.select(BASKET, BASKET_SIZE).distinct()
     metrics: dict[str, object] = {  # counted from the staged intermediates, before publishing drops them
         "content": content_metrics,
+        "semantic": semantic_metrics,
         "behavioural": {
             "baskets": baskets.count(),
             "baskets_capped": baskets.where(F.col(BASKET_SIZE) > sim.cooccurrence.max_items_per_basket).count(),

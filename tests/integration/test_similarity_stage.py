@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from crosssell_spark.cleaning.catalogue import classify_items, clean_items
 from crosssell_spark.config import AppConfig
 from crosssell_spark.hierarchy import category_at_level
+from crosssell_spark.lakehouse import Lakehouse
+from crosssell_spark.pipeline import run_stage
+from crosssell_spark.run import Run
 from crosssell_spark.similarity.blocked import blocked_exact_pairs
 from crosssell_spark.similarity.minhash import (
     exact_pairs,
@@ -22,10 +28,18 @@ from crosssell_spark.similarity.minhash import (
 from crosssell_spark.similarity.tokens import FEATURES, TOKEN, content_features, item_tokens, stop_words
 from crosssell_spark.sources.sample_world.writer import COMPLEMENTS, TRUTH_DIR
 from crosssell_spark.sources.uci_online_retail import invoice_lines_to_items, read_invoice_lines
-from crosssell_spark.tables import CATEGORY_AFFINITY, DQ_RESULTS, ITEM_SIMILARITY, ITEMS_CLEAN
+from crosssell_spark.tables import (
+    CATEGORIES,
+    CATEGORY_AFFINITY,
+    DQ_RESULTS,
+    EVENTS_CLEAN,
+    ITEM_EMBEDDINGS,
+    ITEM_SIMILARITY,
+    ITEMS_CLEAN,
+)
 from tests.conftest import PipelineRun, make_test_config, shared_data
 
-pytestmark = [pytest.mark.integration, pytest.mark.minutes(2)]
+pytestmark = [pytest.mark.integration, pytest.mark.minutes(4)]
 
 # Measured on the 60k-event sample world (1,500 items, 610 planted content pairs) with MinHash LSH:
 # 597 found (0.979). Of the 13 missed, 3 have an exact Jaccard under the 0.2 threshold (long phone
@@ -49,11 +63,12 @@ def planted(run: PipelineRun, kind: str) -> pd.DataFrame:
     return truth[truth["kind"] == kind]
 
 
-def test_run_all_publishes_both_tables_through_the_gate(sample_pipeline: PipelineRun):
+def test_run_all_publishes_every_table_through_the_gate(sample_pipeline: PipelineRun):
     result = sample_pipeline.results["similarity"]
-    assert set(result.published) == {"item_similarity", "category_affinity"}
+    published = {"item_similarity", "category_affinity", "item_embeddings"}
+    assert set(result.published) == published
     lake = sample_pipeline.lake
-    dq = lake.read(DQ_RESULTS.name).where(F.col("table_name").isin("item_similarity", "category_affinity"))
+    dq = lake.read(DQ_RESULTS.name).where(F.col("table_name").isin(*published))
     assert dq.count() > 0 and dq.where(~F.col("success")).count() == 0
     constraints = {
         r["key"] for r in lake.spark.sql(f"SHOW TBLPROPERTIES delta.`{lake.path(ITEM_SIMILARITY.name)}`").collect()
@@ -115,11 +130,15 @@ def test_pairs_are_stored_both_ways_with_symmetric_evidence(sample_pipeline: Pip
         F.max("rank").alias("hi"),
         F.sum(F.col("is_content").cast("int")).alias("content"),
         F.sum(F.col("is_behavioural").cast("int")).alias("behavioural"),
+        F.sum(F.col("is_semantic").cast("int")).alias("semantic"),
     )
-    assert per_item.where((F.col("hi") != F.col("n")) | (F.col("content") > top_n)).count() == 0
-    full = per_item.where((F.col("content") >= top_n) | (F.col("behavioural") >= top_n)).select(
-        F.col("item_a").alias("item_b")
+    assert (
+        per_item.where((F.col("hi") != F.col("n")) | (F.col("content") > top_n) | (F.col("semantic") > top_n)).count()
+        == 0
     )
+    full = per_item.where(
+        (F.col("content") >= top_n) | (F.col("behavioural") >= top_n) | (F.col("semantic") >= top_n)
+    ).select(F.col("item_a").alias("item_b"))
     orphans = pairs.join(pairs.select(F.col("item_b").alias("item_a"), F.col("item_a").alias("item_b")),
                          ["item_a", "item_b"], "left_anti")  # fmt: skip
     assert orphans.join(full, "item_b", "left_anti").count() == 0
@@ -212,3 +231,57 @@ def test_uci_titles_give_sound_content_pairs(uci_items: tuple[AppConfig, DataFra
     best = {(p.item_a, p.item_b): p.jaccard for p in pairs}
     assert best.get(("21733", "85123A")) == 1.0
     assert {"pink", "red", "white", "set"} <= set(stop)
+
+
+# --- semantic neighbours (similarity.semantic) ----------------------------------------------------
+
+SOURCE_TABLES = (ITEMS_CLEAN, CATEGORIES, EVENTS_CLEAN)
+
+
+def test_semantic_neighbours_embed_each_item_once_and_evolve_an_older_table(
+    spark: SparkSession, sample_pipeline: PipelineRun, tmp_path: Path
+):
+    """similarity with semantic on, twice, on a copy of the shared cleaned tables whose item_similarity
+    was written by a release without semantic columns (its has_a_source constraint rejects
+    semantic-only rows): the first run embeds every item and evolves the table, the rerun embeds none."""
+    root = tmp_path / "lakehouse"
+    for spec in SOURCE_TABLES:
+        shutil.copytree(sample_pipeline.lake.path(spec.name), root / spec.name)
+    config = make_test_config(root, f"sample.path={sample_pipeline.world}")  # semantic on: the default
+    lake = Lakehouse(spark, config.lakehouse)
+    old_schema = StructType([f for f in ITEM_SIMILARITY.schema.fields if f.name not in ("semantic", "is_semantic")])
+    old_constraints = {**(ITEM_SIMILARITY.constraints or {}), "has_a_source": "is_content OR is_behavioural"}
+    for name in ("semantic_flag_matches", "semantic_in_range"):
+        old_constraints.pop(name)
+    lake.ensure_table(replace(ITEM_SIMILARITY, schema=old_schema, constraints=old_constraints))
+
+    first = run_stage("similarity", spark, config, Run.start())
+    items = lake.read(ITEMS_CLEAN.name).count()
+    semantic = first.metrics["semantic"]
+    assert semantic["embedded"] == semantic["items"] == items and semantic["reused"] == 0
+    assert set(first.published) == {ITEM_EMBEDDINGS.name, ITEM_SIMILARITY.name, CATEGORY_AFFINITY.name}
+
+    rerun = run_stage("similarity", spark, config, Run.start())
+    assert rerun.metrics["semantic"]["embedded"] == 0 and rerun.metrics["semantic"]["reused"] == items
+
+    pairs = lake.read(ITEM_SIMILARITY.name)
+    assert pairs.schema.fieldNames() == ITEM_SIMILARITY.schema.fieldNames()
+    only_semantic = pairs.where("is_semantic AND NOT is_content AND NOT is_behavioural")
+    assert only_semantic.count() > 100  # pairs no shared word or basket found
+    assert pairs.where("is_semantic <> (semantic IS NOT NULL)").count() == 0
+    assert pairs.where(F.col("semantic") < config.similarity.semantic.min_cosine).count() == 0
+    held = {
+        r["key"]: r["value"]
+        for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{lake.path(ITEM_SIMILARITY.name)}`").collect()
+    }
+    wanted = ITEM_SIMILARITY.constraints or {}
+    assert {
+        k.removeprefix("delta.constraints."): "".join(v.split()) for k, v in held.items() if "constraints" in k
+    } == {k: "".join(v.split()) for k, v in wanted.items()}  # Delta re-spaces an added constraint's text
+    history = lake.history(ITEM_SIMILARITY.name, 50).select("operation").collect()
+    operations = [r["operation"] for r in history]
+    assert operations.count("DROP CONSTRAINT") == 1 and operations.count("ADD CONSTRAINT") == 3  # once, not per run
+    checks = lake.read(DQ_RESULTS.name).where(F.col("table_name") == ITEM_EMBEDDINGS.name)
+    assert checks.count() > 0 and checks.where(~F.col("success")).count() == 0
+    embeddings = lake.read(ITEM_EMBEDDINGS.name)
+    assert embeddings.count() == items and embeddings.select("model").distinct().count() == 1

@@ -40,18 +40,20 @@ ITEMS = {
 }
 CATEGORY_NAMES = {"phones": "Phones", "cases": "Cases", "cables": "Cables", "sauces": "Sauces", "pasta": "Pasta",
                   "garden": "Garden"}  # fmt: skip
-# (item_a, item_b, jaccard, confidence, lift, co_users): content-only pairs have no co_users
+# (item_a, item_b, jaccard, confidence, lift, co_users, semantic): content-only pairs have no co_users,
+# semantic-only pairs (embedding cosine) neither
 PAIRS = [
-    ("phone", "case", 0.4, 0.5, 3.0, 12),
-    ("phone", "cable", None, 0.3, 2.0, 4),
-    ("phone", "case3", None, 0.2, 1.5, 6),
-    ("phone", "sauce", None, 0.1, 1.1, 3),
-    ("pasta", "sauce", None, 0.6, 4.0, 20),
-    ("pasta", "sauce2", 0.1, None, None, None),
-    ("pasta", "hose", None, 0.05, 0.9, 5),
-    ("case", "cable", None, 0.2, 1.8, 8),
-    ("case", "cable2", None, 0.25, 2.2, 9),
-    ("cable", "fork", 0.2, None, None, None),
+    ("phone", "case", 0.4, 0.5, 3.0, 12, 0.7),
+    ("phone", "cable", None, 0.3, 2.0, 4, None),
+    ("phone", "case3", None, 0.2, 1.5, 6, None),
+    ("phone", "sauce", None, 0.1, 1.1, 3, None),
+    ("pasta", "sauce", None, 0.6, 4.0, 20, 0.6),
+    ("pasta", "sauce2", 0.1, None, None, None, None),
+    ("pasta", "hose", None, 0.05, 0.9, 5, None),
+    ("case", "cable", None, 0.2, 1.8, 8, None),
+    ("case", "cable2", None, 0.25, 2.2, 9, None),
+    ("cable", "fork", 0.2, None, None, None, None),
+    ("cable", "sauce2", None, None, None, None, 0.55),
 ]
 # user: [(category, interest_score, observed_share)] — rank and newness follow
 INTEREST = {
@@ -92,8 +94,8 @@ def world() -> World:
     popularity["baskets_per_buyer"] = 1.0 + (popularity.index % 3) / 2.0  # repeat purchase: a ranker feature
     similarity = pd.DataFrame(
         [
-            (a, b, ITEMS[a][0], j, conf, lift, co, j is not None, co is not None)
-            for x, y, j, conf, lift, co in PAIRS
+            (a, b, ITEMS[a][0], j, conf, lift, co, sem, j is not None, co is not None, sem is not None)
+            for x, y, j, conf, lift, co, sem in PAIRS
             for a, b in ((x, y), (y, x))
         ],
         columns=[
@@ -104,8 +106,10 @@ def world() -> World:
             "confidence",
             "lift",
             "co_users",
+            "semantic",
             "is_content",
             "is_behavioural",
+            "is_semantic",
         ],
     ).astype({"co_users": "Int64"})
     shares = popularity.groupby("item_category", as_index=False)["item_users"].sum()

@@ -272,3 +272,24 @@ def test_reasons_name_the_evidence():
         (["USER_INTEREST", "NEW_CATEGORY"], "you like Garden; a category new to you"),
         (["POPULAR_IN_CATEGORY"], "popular in unnamed"),  # a category without a name: its id
     ]
+
+
+def test_a_semantic_neighbour_says_it_is_related_unless_the_titles_already_share_words():
+    rows = [
+        ("semantic_neighbour", False, False, True, "Spaghetti 500g", "番茄罗勒意面酱"),
+        ("basket", False, False, True, "Spaghetti 500g", "Tomato basil sauce"),
+        ("neighbour", False, True, True, "Galaxy S23", "Galaxy S23 Case"),  # shared words say more
+        ("neighbour", True, False, True, "Spaghetti 500g", "Pesto"),
+    ]
+    columns = ["source", "is_behavioural", "is_content", "is_semantic", "anchor_title", "item_title"]
+    frame = pd.DataFrame(rows, columns=columns).assign(co_users=[None, None, None, 7], item_category="c")
+    explained = lists.explain(frame, pd.DataFrame({"item_category": [], "category_name": []}))
+    assert list(zip(explained["reason_codes"], explained["reason"], strict=True)) == [
+        (["RELATED_MEANING"], "related to Spaghetti 500g"),
+        (["RELATED_MEANING"], "related to your Spaghetti 500g"),
+        (["SIMILAR_CONTENT"], "matches 'galaxy s23' of Galaxy S23"),
+        (
+            ["BOUGHT_TOGETHER", "RELATED_MEANING"],
+            "bought together with Spaghetti 500g by 7 shoppers; related to Spaghetti 500g",
+        ),
+    ]
