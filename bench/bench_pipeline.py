@@ -1,7 +1,7 @@
 """Whole-pipeline scaling: per-stage wall time, peak JVM memory and validation share per sample size.
 
-Sizes come from BENCH_EVENTS (comma-separated, default 1M,2M,4M,10M: the largest is also where the
-quality gate's validation share is judged). One local Spark session
+Sizes come from BENCH_EVENTS (comma-separated, default 200k,1M,2M,4M,10M: 200k is the world `make
+run` builds; the largest is also where the quality gate's validation share is judged). One local Spark session
 (all cores, BENCH_DRIVER_MEMORY driver, default 10g) runs every stage of `pipeline.STAGES`
 on a fresh lakehouse per size.
 """
@@ -22,7 +22,7 @@ from crosssell_spark.quality import gate
 from crosssell_spark.run import Run
 from crosssell_spark.session import get_spark
 
-DEFAULT_SIZES = "1000000,2000000,4000000,10000000"
+DEFAULT_SIZES = "200000,1000000,2000000,4000000,10000000"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 

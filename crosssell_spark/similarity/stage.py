@@ -169,8 +169,7 @@ def run_similarity(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
         item_pairs.where(floor).transform(behavioural_neighbours(sim.top_n)),
         semantic,
     )
-    staged = [
-        *semantic_staged,
+    staged = [  # the tables behavioural counts reach (what a DP run's ledger accounts for)
         (ITEM_SIMILARITY, lake.stage(ITEM_SIMILARITY, similarity, run.run_id)),
         (CATEGORY_AFFINITY, lake.stage(CATEGORY_AFFINITY, affinity_rows(category_pairs.where(floor)), run.run_id)),
     ]
@@ -191,7 +190,7 @@ def run_similarity(spark: SparkSession, config: AppConfig, run: Run) -> StageRes
     if dp is not None:  # the epsilon this run spent, per table
         ledger = [(PRIVACY_LEDGER, dp.ledger_rows(spark, run.run_id, run.started_at, [s.name for s, _ in staged]))]
     gate = QualityGate(spark, config, lake, run)
-    done = publish_audited(gate, staged, stage=STAGE, appends=ledger)
+    done = publish_audited(gate, [*semantic_staged, *staged], stage=STAGE, appends=ledger)
     metrics |= {"quality": quality_summary(done.outcomes), "data_docs": gate.data_docs_index}
     log.info("similarity: %s", metrics)
     return StageResult(stage=STAGE, published=done.versions, metrics=metrics)
