@@ -83,16 +83,6 @@ CANDIDATE_COLUMNS = (
 )  # fmt: skip
 # What each candidate row reads of `signals.item_popularity` (the share and repeat columns are ranker features).
 POPULARITY_COLUMNS = (POPULARITY, ITEM_USERS, BASKET_SHARE, BASKETS_PER_BUYER)
-ITEM_COMPONENTS = (
-    CONTENT_SCORE,
-    SEMANTIC_SCORE,
-    COOCCURRENCE_SCORE,
-    LIFT_SCORE,
-    CATEGORY_AFFINITY_SCORE,
-    ALS_SCORE,
-    POPULARITY_SCORE,
-)
-USER_COMPONENTS = (ALS_SCORE, INTEREST_COMPONENT, COOCCURRENCE_SCORE, POPULARITY_SCORE)
 
 
 def _source(name: str) -> list[Column]:

@@ -52,6 +52,16 @@ def block_tasks(blocks: int) -> Callable[[DataFrame], DataFrame]:
     return transform
 
 
+def task_blocks(rows: pd.DataFrame, blocks: int) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """One task's rows (`block_tasks`) -> its two blocks' items (left, right) and whether they are one
+    block (right is then left itself)."""
+    low, high = divmod(int(rows[TASK].iloc[0]), blocks)
+    left = rows[rows[BLOCK] == low].reset_index(drop=True)
+    if low == high:
+        return left, left, True
+    return left, rows[rows[BLOCK] == high].reset_index(drop=True), False
+
+
 def _matrix(ids: pd.Series, vocabulary: np.ndarray) -> sparse.csr_matrix:
     """Binary item x feature matrix of feature-id arrays, columns indexed by `vocabulary` (sorted)."""
     lengths = ids.map(len).to_numpy()
@@ -65,15 +75,13 @@ def _matrix(ids: pd.Series, vocabulary: np.ndarray) -> sparse.csr_matrix:
 def block_pairs(rows: pd.DataFrame, blocks: int, threshold: float) -> pd.DataFrame:
     """One task's pairs: the rows of blocks i <= j (task i * blocks + j) -> cross-category pairs,
     item_a < item_b, with Jaccard >= threshold."""
-    low, high = divmod(int(rows[TASK].iloc[0]), blocks)
-    left = rows[rows[BLOCK] == low].reset_index(drop=True)
-    right = left if low == high else rows[rows[BLOCK] == high].reset_index(drop=True)
+    left, right, same = task_blocks(rows, blocks)
     if left.empty or right.empty:
         return pd.DataFrame(columns=[ITEM_A, ITEM_B, CATEGORY_A, CATEGORY_B, JACCARD])
     vocabulary = np.unique(np.concatenate(rows[IDS].to_numpy()))
     a, b = _matrix(left[IDS], vocabulary), _matrix(right[IDS], vocabulary)
     shared = (a @ b.T).tocoo()
-    if low == high:  # a block with itself: each pair once, never an item with itself
+    if same:  # a block with itself: each pair once, never an item with itself
         upper = shared.row < shared.col
         shared = sparse.coo_matrix((shared.data[upper], (shared.row[upper], shared.col[upper])), shape=shared.shape)
     i, j, common = shared.row, shared.col, shared.data.astype(np.float64)

