@@ -34,8 +34,11 @@ import pandas as pd
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 WORLD_EVENTS = int(os.environ.get("BENCH_STREAM_EVENTS", "60000"))
-RATES = [float(r) for r in os.environ.get("BENCH_STREAM_RATES", "1,10").split(",")]
+RATES = [float(r) for r in os.environ.get("BENCH_STREAM_RATES", "1,5,10").split(",")]
 SECONDS = float(os.environ.get("BENCH_STREAM_SECONDS", "60"))
+# A rate listed here lands files for this long instead: is the stream keeping up over five minutes
+# (backlog slope), not just over one.
+SUSTAINED_SECONDS = {5.0: float(os.environ.get("BENCH_STREAM_SUSTAINED_SECONDS", "300"))}
 # Not measured: 1 file/s for this long first, until the JVM has compiled the micro-batch's hot code
 # (batch time falls for ~10 batches after a start); what a long-running stream sees is what is measured.
 WARMUP_SECONDS = float(os.environ.get("BENCH_STREAM_WARMUP_SECONDS", "120"))
@@ -110,6 +113,30 @@ def _percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 2) if values else float("nan")
 
 
+def backlog(landed: list[float], processed: list[tuple[float, int]], until: float) -> dict[str, Any]:
+    """Files landed but not yet processed, at each batch end while files were landing: the median, the
+    last, and the least-squares slope in files per minute (about 0 when the stream keeps up).
+
+    Args:
+        landed: when each file landed. processed: (batch end, files it took) per batch.
+        until: when the last file landed.
+    """
+    landed_sorted = np.sort(np.asarray(landed))
+    done, points = 0, []
+    for end, files in sorted(processed):
+        done += files
+        if end <= until:
+            points.append((end, int(np.searchsorted(landed_sorted, end, side="right")) - done))
+    if len(points) < 2:
+        return {"backlog_files_p50": None, "backlog_files_last": None, "backlog_slope_files_per_min": None}
+    t, waiting = np.asarray(points, dtype=float).T
+    return {
+        "backlog_files_p50": _percentile(list(waiting), 50),
+        "backlog_files_last": int(waiting[-1]),
+        "backlog_slope_files_per_min": round(float(np.polyfit(t - t[0], waiting, 1)[0]) * 60, 2),
+    }
+
+
 def measure_rate(spark: Any, base: Any, scratch: Path, rate: float, universe: dict[str, Any]) -> dict[str, Any]:
     from crosssell_spark.streaming.stage import start_stream
 
@@ -139,11 +166,12 @@ def measure_rate(spark: Any, base: Any, scratch: Path, rate: float, universe: di
     while not set(warm_up.landed) <= {Path(f).name for r in writer.reports for f in r.files}:
         assert query.isActive, f"the stream stopped during the warm-up: {query.exception()}"
         time.sleep(0.2)
-    producer = Producer(landing, rate, SECONDS, **universe, seed=SEED + int(rate * 10))
+    seconds = SUSTAINED_SECONDS.get(rate, SECONDS)
+    producer = Producer(landing, rate, seconds, **universe, seed=SEED + int(rate * 10))
     producer.start()
     producer.join()
     expected = set(producer.landed)
-    deadline = time.time() + 300
+    deadline = time.time() + max(300.0, seconds)
     while time.time() < deadline:
         done = {Path(f).name for r in writer.reports for f in r.files}
         if expected <= done:
@@ -157,8 +185,10 @@ def measure_rate(spark: Any, base: Any, scratch: Path, rate: float, universe: di
     timed = [r for r in writer.reports if any(Path(f).name in expected for f in r.files)]
     events = sum(r.reconciliation.rows_read for r in timed)
     span = max(r.finished for r in timed) - min(producer.landed.values()) if timed else float("nan")
+    processed = [(r.finished, sum(Path(f).name in expected for f in r.files)) for r in timed]
     return {
         "rate_files_per_s": rate,
+        "seconds": seconds,
         "files": len(producer.landed),
         "files_processed": len(latencies),
         "latency_p50_s": _percentile(latencies, 50),
@@ -170,6 +200,7 @@ def measure_rate(spark: Any, base: Any, scratch: Path, rate: float, universe: di
         "files_per_batch_p50": _percentile([float(len(r.files)) for r in timed], 50),
         "users_refreshed_per_batch_p50": _percentile([float(r.refreshed_users) for r in timed], 50),
         "unbalanced_batches": sum(not r.reconciliation.balanced for r in timed),
+        **backlog(list(producer.landed.values()), processed, max(producer.landed.values())),
         "phase_seconds_p50": {
             phase: _percentile([r.phases[phase] for r in timed if phase in r.phases], 50)
             for phase in dict.fromkeys(p for r in timed for p in r.phases)
@@ -326,20 +357,23 @@ def run(scratch: Path) -> dict[str, Any]:
     qualities = [foldin_quality(spark, config, split) for split in SPLITS] if "quality" in PARTS else []
     print(qualities, flush=True)
     source = f"copied from {PREBUILT}" if PREBUILT else f"{batch_seconds:.0f} s"
+    sustained = ", ".join(f"{r:g} files/s for {s:.0f} s" for r, s in SUSTAINED_SECONDS.items() if r in RATES)
     markdown = [
         f"Batch pipeline on {WORLD_EVENTS:,} sample events first ({source}); files of "
-        f"{EVENTS_PER_FILE:,} events for {SECONDS:.0f} s per rate after {WARMUP_SECONDS:.0f} s of 1 file/s not "
+        f"{EVENTS_PER_FILE:,} events for {SECONDS:.0f} s per rate ({sustained}) "
+        f"after {WARMUP_SECONDS:.0f} s of 1 file/s not "
         "measured (JIT warm-up), processingTime trigger 0 s, "
         f"maxFilesPerTrigger {MAX_FILES_PER_TRIGGER}, local[2], load average {os.getloadavg()[0]:.1f} at the end. "
         "Latency: file renamed into the landing folder -> its users' user_cross_sell rows committed.",
         "",
         "| files/s | files | latency p50 s | p95 s | max s | events/s | batches | batch s p50 | files/batch p50 | "
-        "users refreshed/batch p50 |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "users refreshed/batch p50 | backlog files p50 | last | slope files/min |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *[
             f"| {r['rate_files_per_s']:g} | {r['files_processed']}/{r['files']} | {r['latency_p50_s']} | "
             f"{r['latency_p95_s']} | {r['latency_max_s']} | {r['throughput_events_per_s']} | {r['batches']} | "
-            f"{r['batch_seconds_p50']} | {r['files_per_batch_p50']} | {r['users_refreshed_per_batch_p50']:g} |"
+            f"{r['batch_seconds_p50']} | {r['files_per_batch_p50']} | {r['users_refreshed_per_batch_p50']:g} | "
+            f"{r['backlog_files_p50']} | {r['backlog_files_last']} | {r['backlog_slope_files_per_min']} |"
             for r in rates
         ],
         "",

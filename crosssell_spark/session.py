@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import sys
@@ -39,6 +41,35 @@ LOCAL_CONF = {
     # alone, 420 -> 396 s for two at once on 2 cores; docs/benchmarks.md)
     "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
 }
+
+# glibc malloc told to keep freed memory for reuse instead of handing it back to the OS at once. A
+# stream micro-batch builds its users' lists in pandas on the driver, allocating and freeing arrays
+# of tens of MB; by default glibc maps each one fresh and unmaps it on free, so every batch pays the
+# page faults again. On a VM that reports free pages to its host they are dear: a 100-file batch
+# spent 4-6 s of system time in them (docs/streaming.md#measured). One arena: the batch runs on a
+# callback thread, whose own arena would trim its heaps regardless. By glibc's environment name:
+# (mallopt option, value in bytes or arenas).
+MALLOC_SETTINGS = {
+    "MALLOC_MMAP_THRESHOLD_": (-3, 256 << 20),
+    "MALLOC_TRIM_THRESHOLD_": (-1, 1 << 30),
+    "MALLOC_ARENA_MAX": (-8, 1),
+}
+
+
+def retain_freed_memory() -> dict[str, int]:
+    """Apply `MALLOC_SETTINGS` to this process (glibc `mallopt`), each unless the environment sets
+    it (glibc read that at start); returns what was applied (nothing without glibc)."""
+    libc_name = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
+    mallopt = getattr(ctypes.CDLL(libc_name), "mallopt", None) if libc_name else None
+    applied: dict[str, int] = {}
+    for name, (option, value) in MALLOC_SETTINGS.items():
+        if mallopt is None or name in os.environ:
+            continue
+        if mallopt(option, value):
+            applied[name] = value
+        else:
+            log.warning("mallopt refused %s=%d", name, value)
+    return applied
 
 
 def launched_by_spark_submit() -> bool:

@@ -10,6 +10,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from crosssell_spark.config import AppConfig
 from crosssell_spark.run import StageResult
+from crosssell_spark.session import retain_freed_memory
 from crosssell_spark.streaming.batch import StreamBatchWriter
 from crosssell_spark.streaming.source import checkpoint_location, landing_dir, read_stream
 
@@ -31,6 +32,8 @@ def start_stream(spark: SparkSession, config: AppConfig) -> tuple[StreamingQuery
     cfg = config.streaming
     if cfg.source == "file":
         _ensure_folder(spark, landing_dir(config))
+    applied = retain_freed_memory()  # each micro-batch's pandas steps reuse the memory the last one freed
+    log.info("driver malloc settings: %s", applied or "as the environment set them")
     writer = StreamBatchWriter(spark, config)
     stream = (
         read_stream(spark, config)
