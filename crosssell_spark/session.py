@@ -7,6 +7,8 @@ import ctypes.util
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
 
@@ -70,6 +72,20 @@ def retain_freed_memory() -> dict[str, int]:
         else:
             log.warning("mallopt refused %s=%d", name, value)
     return applied
+
+
+@contextmanager
+def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """Set a Spark SQL conf for the body only, then put back what was there (or nothing)."""
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
 
 
 def launched_by_spark_submit() -> bool:

@@ -21,6 +21,7 @@ from crosssell_spark.config import DELTA_MIN_RETENTION_HOURS, AppConfig
 from crosssell_spark.export_folders import Exports
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.run import Run, StageResult
+from crosssell_spark.session import session_conf
 from crosssell_spark.tables import TableSpec
 
 log = logging.getLogger(__name__)
@@ -74,17 +75,13 @@ def _retention_check(spark: SparkSession, retention_hours: int) -> Iterator[None
     if retention_hours >= DELTA_MIN_RETENTION_HOURS:
         yield
         return
-    previous = spark.conf.get(RETENTION_CHECK, "true")
     log.warning(
         "VACUUM with retention %d h < %d h: Delta's retention check is lifted for this job; "
         "time travel and concurrent readers older than that lose their files",
         retention_hours, DELTA_MIN_RETENTION_HOURS,
     )  # fmt: skip
-    spark.conf.set(RETENTION_CHECK, "false")
-    try:
+    with session_conf(spark, RETENTION_CHECK, "false"):
         yield
-    finally:
-        spark.conf.set(RETENTION_CHECK, previous or "true")
 
 
 def vacuum(lake: Lakehouse, table: str, retention_hours: int) -> int:

@@ -16,8 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 from delta.tables import DeltaTable
@@ -29,6 +28,7 @@ from crosssell_spark.interest.id_maps import relabel_ids
 from crosssell_spark.interest.model_store import read_text
 from crosssell_spark.lakehouse import DELTA_CONFLICTS, Lakehouse, conform
 from crosssell_spark.schemas import EVENT_DATE, EVENT_ID, USER_ID, USER_IDX
+from crosssell_spark.session import session_conf
 from crosssell_spark.streaming.source import checkpoint_location
 from crosssell_spark.tables import EVENTS_CLEAN, TableSpec
 
@@ -62,20 +62,6 @@ def stray_users(users: DataFrame) -> Callable[[DataFrame], DataFrame]:
         return rows.join(F.broadcast(users), USER_ID, "left_anti")
 
     return transform
-
-
-@contextmanager
-def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
-    """Set a Spark SQL conf for the body only (the micro-batch writer runs its writes one at a time)."""
-    before = spark.conf.get(key, None)
-    spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        if before is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, before)
 
 
 class DeltaSink:

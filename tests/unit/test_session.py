@@ -8,8 +8,10 @@ import pytest
 
 from crosssell_spark.session import MALLOC_SETTINGS, retain_freed_memory
 
+OFF_GLIBC = "mallopt is glibc's: off Linux retain_freed_memory applies nothing, by design"
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc settings")
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason=OFF_GLIBC)
 def test_retain_freed_memory_applies_what_the_environment_does_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in MALLOC_SETTINGS:
         monkeypatch.delenv(name, raising=False)
