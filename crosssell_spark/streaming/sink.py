@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -71,6 +72,7 @@ class DeltaSink:
         self.spark, self.config, self.lake = spark, config, lake
         self._app_id: str | None = None
         self._ensured: set[str] = set()
+        self._row_check_off = threading.Lock()  # the row check is a session conf: one rewrite at a time
 
     @property
     def app_id(self) -> str:
@@ -129,7 +131,7 @@ class DeltaSink:
         )
 
         def save() -> None:
-            with session_conf(self.spark, REPLACE_WHERE_ROW_CHECK, "false"):  # checked above, in one join
+            with self._row_check_off, session_conf(self.spark, REPLACE_WHERE_ROW_CHECK, "false"):  # checked above
                 writer.save(self.lake.path(spec.name))
 
         with_retry(save, spec.name)
