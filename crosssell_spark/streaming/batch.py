@@ -61,7 +61,7 @@ from crosssell_spark.streaming.clean import (
 )
 from crosssell_spark.streaming.driver_state import PublishedHistory, UserIds
 from crosssell_spark.streaming.refresh import RefreshContext, RefreshedRows, refresh_users
-from crosssell_spark.streaming.sink import DeltaSink
+from crosssell_spark.streaming.sink import DeltaSink, event_spans
 from crosssell_spark.streaming.source import CORRUPT_RECORD, SOURCE_FILE, bad_header_files
 from crosssell_spark.tables import (
     EVENTS_CLEAN,
@@ -269,7 +269,7 @@ class StreamBatchWriter:
         audit.append((RECONCILIATION.name, lambda: self.sink.append(RECONCILIATION, audit_row, batch_id)))
         if len(new):
             new_events = self.spark.createDataFrame(new[EVENTS_CLEAN.schema.fieldNames()], EVENTS_CLEAN.schema)
-            merge_events = partial(self.sink.merge_events, new_events, dates)
+            merge_events = partial(self.sink.merge_events, new_events, event_spans(new))
             commit_events = partial(self._own_commit, EVENTS_CLEAN.name, self.history, merge_events, new)
             audit.append((EVENTS_CLEAN.name, commit_events))
         users: list[NamedWrite] = []

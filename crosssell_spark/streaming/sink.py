@@ -2,7 +2,10 @@
 
 Every write is safe to replay: appends carry the batch as a Delta transaction (txnAppId/txnVersion,
 so a replayed batch's append is skipped), user rewrites replace exactly the batch's users in one
-commit, and the events MERGE inserts only (event_date, event_id) pairs not there yet.
+commit, and the events MERGE inserts only (event_date, event_id) pairs not there yet, looking only
+among the rows of each date whose event_ts lies within the batch's span for that date (file
+statistics skip the rest: the day's partition grows all day, and checking every row of it made the
+MERGE slower with every batch).
 
 A user rewrite is a `replaceWhere` on `user_id IN (<the batch's users>)`. Delta checks that every
 written row matches that predicate by evaluating the IN list row by row (a linear scan of thousands
@@ -18,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 import pandas as pd
 from delta.tables import DeltaTable
@@ -28,7 +32,7 @@ from crosssell_spark.config import AppConfig
 from crosssell_spark.interest.id_maps import relabel_ids
 from crosssell_spark.interest.model_store import read_text
 from crosssell_spark.lakehouse import DELTA_CONFLICTS, Lakehouse, conform
-from crosssell_spark.schemas import EVENT_DATE, EVENT_ID, USER_ID, USER_IDX
+from crosssell_spark.schemas import EVENT_DATE, EVENT_ID, EVENT_TS, USER_ID, USER_IDX
 from crosssell_spark.session import session_conf
 from crosssell_spark.streaming.source import checkpoint_location
 from crosssell_spark.tables import EVENTS_CLEAN, TableSpec
@@ -136,16 +140,38 @@ class DeltaSink:
 
         with_retry(save, spec.name)
 
-    def merge_events(self, events: DataFrame, dates: Sequence[str]) -> None:
+    def merge_events(self, events: DataFrame, spans: Mapping[str, tuple[datetime, datetime]]) -> None:
         """Insert events whose (event_date, event_id) is not there yet (idempotent in itself: a replayed
-        batch inserts nothing); the date list prunes partitions."""
+        batch inserts nothing); `spans` (`event_spans` of the events) bound the rows it looks among."""
         self.ensure(EVENTS_CLEAN)
-        in_dates = f"t.{EVENT_DATE} IN ({', '.join(f'DATE {sql_string(d)}' for d in dates)})"
-        condition = f"{in_dates} AND t.{EVENT_DATE} = s.{EVENT_DATE} AND t.{EVENT_ID} = s.{EVENT_ID}"
         merge = (
             DeltaTable.forPath(self.spark, self.lake.path(EVENTS_CLEAN.name))
             .alias("t")
-            .merge(conform(events, EVENTS_CLEAN.schema).alias("s"), condition)
+            .merge(conform(events, EVENTS_CLEAN.schema).alias("s"), events_merge_condition(spans))
             .whenNotMatchedInsertAll()
         )
         with_retry(merge.execute, EVENTS_CLEAN.name)
+
+
+def event_spans(events: pd.DataFrame) -> dict[str, tuple[datetime, datetime]]:
+    """event_date -> (earliest, latest) event_ts of `events` (clean events on the driver)."""
+    spans = events.groupby(EVENT_DATE)[EVENT_TS].agg(["min", "max"])
+    return {str(d): (pd.Timestamp(lo).to_pydatetime(), pd.Timestamp(hi).to_pydatetime()) for d, (lo, hi) in
+            zip(spans.index, spans.itertuples(index=False), strict=True)}  # fmt: skip
+
+
+def events_merge_condition(spans: Mapping[str, tuple[datetime, datetime]]) -> str:
+    """The events MERGE condition: same (event_date, event_id), the target rows bounded by literals
+    that prune partitions and, by event_ts statistics, files. Exact: an event id hashes the event's
+    timestamp, so a row with a source row's id has its event_ts, inside that date's span."""
+
+    def stamp(value: datetime) -> str:
+        return f"TIMESTAMP {sql_string(value.strftime('%Y-%m-%d %H:%M:%S.%f'))}"
+
+    dates = ", ".join(f"DATE {sql_string(d)}" for d in spans)
+    within = " OR ".join(
+        f"(t.{EVENT_DATE} = DATE {sql_string(d)} AND t.{EVENT_TS} BETWEEN {stamp(lo)} AND {stamp(hi)})"
+        for d, (lo, hi) in spans.items()
+    )
+    same_key = f"t.{EVENT_DATE} = s.{EVENT_DATE} AND t.{EVENT_ID} = s.{EVENT_ID}"
+    return f"t.{EVENT_DATE} IN ({dates}) AND ({within}) AND {same_key}"
