@@ -112,7 +112,8 @@ def run_side_by_side(chains: Sequence[Sequence[NamedWrite]]) -> dict[str, tuple[
         for name, write in chain:
             began = time.time()
             write()
-            done[name] = (time.time() - began, time.time())
+            finished = time.time()
+            done[name] = (finished - began, finished)
 
     with ThreadPoolExecutor(max_workers=max(1, len(chains)), thread_name_prefix="stream-write") as pool:
         futures = [pool.submit(run, chain) for chain in chains if chain]

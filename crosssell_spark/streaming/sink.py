@@ -156,8 +156,10 @@ class DeltaSink:
 def event_spans(events: pd.DataFrame) -> dict[str, tuple[datetime, datetime]]:
     """event_date -> (earliest, latest) event_ts of `events` (clean events on the driver)."""
     spans = events.groupby(EVENT_DATE)[EVENT_TS].agg(["min", "max"])
-    return {str(d): (pd.Timestamp(lo).to_pydatetime(), pd.Timestamp(hi).to_pydatetime()) for d, (lo, hi) in
-            zip(spans.index, spans.itertuples(index=False), strict=True)}  # fmt: skip
+    return {
+        str(d): (pd.Timestamp(r["min"]).to_pydatetime(), pd.Timestamp(r["max"]).to_pydatetime())
+        for d, r in spans.iterrows()
+    }
 
 
 def events_merge_condition(spans: Mapping[str, tuple[datetime, datetime]]) -> str:
