@@ -442,6 +442,7 @@ class StreamingConfig(_Section):
     refresh_engine: Literal["driver", "spark"]  # where the touched users' interest and lists are computed
     context_check_seconds: float = Field(ge=0)  # how often to look for item factors a batch run published
     history_cache_events: int = Field(ge=0)  # touched users' published events kept on the driver; 0: read each batch
+    history_events_per_user: int = Field(ge=0)  # a refresh folds in a user's newest events, this many, and purchases
     kafka: KafkaSourceConfig = KafkaSourceConfig()
 
     _options_as_strings = field_validator("options", mode="before")(_reader_options)

@@ -131,7 +131,18 @@ def user_candidates_local(
         # ignoring all-missing columns when it picks a concatenation's dtypes): co_users stays Int64
         evidence = {c: by_basket[c].dtype for c in NO_EVIDENCE}
         by_interest, popular = by_interest.astype(evidence), popular.astype(evidence)
-    return pd.concat([by_interest, by_basket, popular], ignore_index=True)
+    return _stack([by_interest, by_basket, popular], [ANCHOR_ITEM_ID, ANCHOR_CATEGORY])
+
+
+def _stack(parts: list[pd.DataFrame], objects: list[str]) -> pd.DataFrame:
+    """`pd.concat(parts, ignore_index=True)`, with the `objects` columns (all None in some parts)
+    joined as object arrays: pandas would test every value of an all-None part (0.5 s a batch of
+    2,400 users' candidates)."""
+    columns = list(dict.fromkeys(c for part in parts for c in part.columns))
+    stacked = pd.concat([part.drop(columns=objects) for part in parts], ignore_index=True)
+    for column in objects:
+        stacked[column] = np.concatenate([part[column].to_numpy(dtype=object) for part in parts])
+    return stacked[columns]
 
 
 def purchases_within_local(purchases: pd.DataFrame, days: int | None) -> pd.DataFrame:

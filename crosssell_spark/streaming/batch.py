@@ -46,6 +46,7 @@ from crosssell_spark.schemas import (
     DETAIL,
     EVENT_DATE,
     EVENT_ID,
+    EVENT_TS,
     ITEM_ID,
     RAW_EVENT_COLUMNS,
     REASON,
@@ -57,6 +58,7 @@ from crosssell_spark.schemas import (
 from crosssell_spark.streaming.clean import (
     not_yet_published,
     readable_rows,
+    recent_history,
     unreadable_rows,
 )
 from crosssell_spark.streaming.driver_state import PublishedHistory, UserIds
@@ -137,7 +139,10 @@ class StreamBatchWriter:
         self._context_checked = 0.0  # when the published item-factor version was last looked at
         # published events and user ids kept on the driver between batches (streaming.history_cache_events)
         self.cached_state = config.streaming.refresh and config.streaming.history_cache_events > 0
-        self.history = PublishedHistory(EVENTS_CLEAN.schema.fieldNames(), config.streaming.history_cache_events)
+        streaming = config.streaming
+        self.history = PublishedHistory(
+            EVENTS_CLEAN.schema.fieldNames(), streaming.history_cache_events, streaming.history_events_per_user
+        )
         self.user_ids = UserIds()
 
     def close(self) -> None:
@@ -232,7 +237,7 @@ class StreamBatchWriter:
         rows_quarantined = quarantine.count() if unparsed + rejected else 0
         touched = sorted(clean[USER_ID].unique())
         dates = sorted({str(d) for d in clean[EVENT_DATE]})
-        published = self._published_events(touched, dates)
+        published = self._published_events(touched, dates, clean.groupby(USER_ID)[EVENT_TS].min())
         new = not_yet_published(clean, published)
         check = Reconciliation(
             input_name=INPUT_NAME,
@@ -310,10 +315,11 @@ class StreamBatchWriter:
             self.context = RefreshContext.load(self.spark, self.config, self.lake)
         return self.context
 
-    def _published_events(self, users: Sequence[str], dates: Sequence[str]) -> pd.DataFrame:
-        """events_clean rows of `users`: all of them when the stream refreshes (their history; from the
-        driver's copy where it holds them, the rest in one query), else the keys on the batch's dates
-        only (enough to tell replayed events from new)."""
+    def _published_events(self, users: Sequence[str], dates: Sequence[str], oldest: pd.Series) -> pd.DataFrame:
+        """events_clean rows of `users`: their history when the stream refreshes (from the driver's copy
+        where it holds them, the rest in one query; at least every row after the batch's `oldest`
+        event_ts per user and what a refresh folds in), else the keys on the batch's dates only
+        (enough to tell replayed events from new)."""
         columns = EVENTS_CLEAN.schema.fieldNames()
         if not users:
             return pd.DataFrame({c: [] for c in columns})
@@ -326,7 +332,7 @@ class StreamBatchWriter:
         if version != self.history.version:  # first batch, or another writer committed: read anew
             published = self.lake.read(EVENTS_CLEAN.name, version).select(USER_ID).distinct()
             self.history.reset(version, cast(pd.DataFrame, published.toPandas())[USER_ID])
-        cached, to_read = self.history.split(users)
+        cached, to_read = self.history.split(users, oldest.to_dict())
         if not to_read:
             return cached
         read = self._rows_of(to_read, self.lake.read(EVENTS_CLEAN.name, version), columns)
@@ -384,6 +390,7 @@ class StreamBatchWriter:
         self._mark("id_map")
         streamed = new[list(published.columns)]
         events = pd.concat([published, streamed], ignore_index=True) if len(published) else streamed
+        events, _ = recent_history(events, self.config.streaming.history_events_per_user)
         rows = refresh_users(self.spark, self.config, context, events, ids, run_id, batch_id, now)
         self._mark("fold_in")
         return rows, new_ids, first_seen

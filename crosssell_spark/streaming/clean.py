@@ -10,11 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from crosssell_spark.schemas import DETAIL, EVENT_DATE, EVENT_ID, RAW_EVENT_COLUMNS, REASON
+from crosssell_spark.schemas import (
+    DETAIL,
+    EVENT_DATE,
+    EVENT_ID,
+    EVENT_TS,
+    EVENT_TYPE,
+    PURCHASE,
+    RAW_EVENT_COLUMNS,
+    REASON,
+    USER_ID,
+)
 from crosssell_spark.streaming.source import CORRUPT_RECORD, SOURCE_FILE
 
 MALFORMED_RECORD = "malformed_record"
@@ -62,3 +73,29 @@ def not_yet_published(clean: pd.DataFrame, published: pd.DataFrame) -> pd.DataFr
         both = clean.loc[seen, keys].merge(published[keys].drop_duplicates(), how="left", indicator=True)
         seen[seen] = (both["_merge"] == "both").to_numpy()
     return clean[~seen].reset_index(drop=True)
+
+
+def recent_history(events: pd.DataFrame, per_user: int) -> tuple[pd.DataFrame, pd.Series]:
+    """Each user's newest `per_user` events (and any others at the same instant as the last of
+    them) plus all their purchases (what their lists must not offer again), and per user the
+    newest event_ts dropped (none where nothing was). `per_user` 0 keeps every event. The rule of
+    `streaming.history_events_per_user`; row order is kept."""
+    none = pd.Series(dtype="datetime64[ns]")
+    if per_user <= 0 or len(events) <= per_user:
+        return events, none
+    users, names = pd.factorize(events[USER_ID])
+    sizes = np.bincount(users)
+    heavy = sizes > per_user
+    if not heavy.any():
+        return events, none
+    ts = events[EVENT_TS].to_numpy("datetime64[ns]").astype(np.int64)
+    rows = np.flatnonzero(heavy[users])
+    order = rows[np.lexsort((-ts[rows], users[rows]))]  # heavy users' rows, each user's newest first
+    first = np.r_[0, np.cumsum(sizes[heavy])[:-1]]  # where each heavy user starts in `order`
+    cutoff = np.full(len(sizes), np.iinfo(np.int64).min)
+    cutoff[np.flatnonzero(heavy)] = ts[order[first + per_user - 1]]  # their per_user-th newest instant
+    dropped = (ts < cutoff[users]) & (events[EVENT_TYPE].to_numpy(dtype=object) != PURCHASE)
+    if not dropped.any():
+        return events, none
+    horizon = pd.Series(events[EVENT_TS].to_numpy("datetime64[ns]")[dropped]).groupby(names[users[dropped]]).max()
+    return events[~dropped], horizon

@@ -30,6 +30,7 @@ from crosssell_spark.config import AppConfig
 from crosssell_spark.lakehouse import Lakehouse, conform
 from crosssell_spark.schemas import RAW_EVENT_COLUMNS
 from crosssell_spark.streaming.batch import StreamBatchWriter
+from crosssell_spark.streaming.clean import recent_history
 from crosssell_spark.streaming.refresh import RefreshContext, refresh_users
 from crosssell_spark.streaming.source import CORRUPT_RECORD, SOURCE_FILE, STREAM_EVENTS_SCHEMA
 from crosssell_spark.streaming.stage import run_stream
@@ -337,6 +338,50 @@ def test_the_driver_copies_follow_the_streams_commits_and_are_read_again_after_a
     audit = lake.read(RECONCILIATION.name).filter(F.col("run_id") == "stream-crosssell_stream-1").first()
     assert (audit["rows_read"], audit["rows_clean"], audit["rows_duplicate"]) == (2, 1, 1)
     assert writer.history.version == lake.latest_version(EVENTS_CLEAN.name)
+
+
+def test_a_capped_history_folds_in_the_newest_events_and_still_catches_an_old_replay(
+    spark: SparkSession, sample_pipeline: PipelineRun, tmp_path: Path
+):
+    """With `history_events_per_user` 3 a shopper is folded in from their newest 3 events plus their
+    purchases, and the driver keeps no more; a file replaying an older event than those is checked
+    against the whole published history: a duplicate, not a new event."""
+    copy_lakehouse(sample_pipeline, tmp_path / "lakehouse")
+    config = stream_config(tmp_path, "streaming.history_events_per_user=3")
+    lake = Lakehouse(spark, config.lakehouse)
+    published = lake.read(EVENTS_CLEAN.name)
+    browsing = (
+        published.where(F.col("event_type") != "purchase")
+        .groupBy("user_id")
+        .agg(F.countDistinct("item_id").alias("items"))
+    )
+    user = browsing.where("items >= 8").orderBy("user_id").first()["user_id"]
+    history = published.where(F.col("user_id") == user).toPandas()
+    item = history["item_id"].iloc[0]
+    t = history["event_ts"].max() + timedelta(hours=1)
+    land(tmp_path / "landing", "00.json", as_json([event(user, item, "view", t)]))
+    writer = StreamBatchWriter(spark, config)
+
+    writer(static_batch(spark, tmp_path / "landing" / "00.json"), 0)
+
+    everything = lake.read(EVENTS_CLEAN.name).where(F.col("user_id") == user).toPandas()
+    kept, dropped = recent_history(everything, 3)
+    assert 0 < kept["item_id"].nunique() < everything["item_id"].nunique() and user in dropped
+    folded = lake.read(USER_FACTORS.name).where(F.col("user_id") == user).first()
+    assert folded["history_items"] == kept["item_id"].nunique()  # the refresh folded in the newest only
+    cached, to_read = writer.history.split([user])
+    assert to_read == [] and sorted(cached["event_id"]) == sorted(kept["event_id"])  # the copy holds no more
+    assert writer.history.horizon[user] == dropped[user]
+
+    oldest = everything[everything["event_type"] != "purchase"].sort_values("event_ts").iloc[0]
+    replay = event(user, oldest["item_id"], oldest["event_type"], oldest["event_ts"], oldest["session_id"])
+    later = event(user, item, "cart", t + timedelta(minutes=1))
+    land(tmp_path / "landing", "01.json", as_json([replay, later]))
+    writer(static_batch(spark, tmp_path / "landing" / "01.json"), 1)
+
+    audit = lake.read(RECONCILIATION.name).filter(F.col("run_id") == "stream-crosssell_stream-1").first()
+    assert (audit["rows_read"], audit["rows_clean"], audit["rows_duplicate"]) == (2, 1, 1)
+    assert lake.read(EVENTS_CLEAN.name).where(F.col("event_id") == oldest["event_id"]).count() == 1
 
 
 def _committed_txn(delta_log: Path, version: int) -> bool:

@@ -8,12 +8,13 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StringType, StructField, StructType
 
-from crosssell_spark.schemas import RAW_EVENT_COLUMNS
+from crosssell_spark.schemas import EVENT_ID, EVENT_TS, EVENT_TYPE, RAW_EVENT_COLUMNS, USER_ID
 from crosssell_spark.streaming.clean import (
     BAD_HEADER,
     MALFORMED_RECORD,
     not_yet_published,
     readable_rows,
+    recent_history,
     unreadable_rows,
 )
 from crosssell_spark.streaming.source import SOURCE_FILE, STREAM_EVENTS_SCHEMA, header_matches
@@ -60,3 +61,19 @@ def test_a_csv_header_must_name_the_contract_columns_in_order():
     assert header_matches('\ufeff"USER_ID", item_id,event_type,event_ts,session_id,quantity,price')
     assert not header_matches("item_id,user_id,event_type,event_ts,session_id,quantity,price")
     assert not header_matches("user_id,item_id,event_type,event_ts")
+
+
+def test_a_refresh_keeps_each_users_newest_events_and_every_purchase():
+    ts = pd.Timestamp("2026-11-01 10:00:00")
+    rows = [("heavy", f"e{n}", "view", ts + pd.Timedelta(minutes=n)) for n in range(6)]
+    rows += [("heavy", "p0", "purchase", ts - pd.Timedelta(days=30)), ("light", "l0", "view", ts)]
+    rows += [("heavy", "e3-twin", "cart", ts + pd.Timedelta(minutes=3))]  # at the same instant as e3
+    events = pd.DataFrame(rows, columns=[USER_ID, EVENT_ID, EVENT_TYPE, EVENT_TS]).sample(frac=1, random_state=3)
+
+    kept, horizon = recent_history(events, per_user=3)
+
+    assert sorted(kept[EVENT_ID]) == ["e3", "e3-twin", "e4", "e5", "l0", "p0"]  # the old purchase stays
+    assert horizon.to_dict() == {"heavy": ts + pd.Timedelta(minutes=2)}  # the newest event let go
+    assert list(kept.index) == [i for i in events.index if i in kept.index]  # rows keep their order
+    everything, none = recent_history(events, per_user=0)
+    assert len(everything) == len(events) and none.empty

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from crosssell_spark.schemas import EVENT_ID, ITEM_ID, USER_ID, USER_IDX
+from crosssell_spark.schemas import EVENT_ID, EVENT_TS, EVENT_TYPE, ITEM_ID, USER_ID, USER_IDX
 from crosssell_spark.streaming.driver_state import PublishedHistory, UserIds
 
 COLUMNS = [USER_ID, ITEM_ID, EVENT_ID]
@@ -79,3 +79,24 @@ def test_user_ids_number_after_the_largest_and_follow_own_appends() -> None:
     ids.committed(3, 4, pd.DataFrame({USER_ID: ["z"], USER_IDX: [6]}))
 
     assert ids.version == 4 and ids.lookup(["z"])[1] == [] and ids.largest == 6
+
+
+def test_a_heavy_users_copy_keeps_what_a_refresh_needs_and_reads_again_for_an_old_event() -> None:
+    columns = [USER_ID, EVENT_ID, EVENT_TYPE, EVENT_TS]
+    ts = pd.Timestamp("2026-11-01 10:00:00")
+    history = PublishedHistory(columns, max_events=1000, per_user=4)
+    history.reset(1, ["a"])
+    history.split(["a"])
+    read = [("a", f"e{n}", "view", ts + pd.Timedelta(minutes=n)) for n in range(10)]
+    history.add_read(["a"], pd.DataFrame(read, columns=columns))
+
+    assert sorted(history.rows[EVENT_ID]) == ["e6", "e7", "e8", "e9"] and history.horizon["a"] == read[5][3]
+    newer = {"a": ts + pd.Timedelta(minutes=20)}
+    cached, to_read = history.split(["a"], newer)
+    assert to_read == [] and len(cached) == 4  # every row after the horizon is there: served
+    history.committed(1, 2, pd.DataFrame([("a", "e20", "view", newer["a"])], columns=columns))
+    assert len(history.rows) == 5  # within the slack: not trimmed again yet
+
+    older = {"a": read[3][3]}  # the batch reaches back past what the copy let go (a replay, perhaps)
+    cached, to_read = history.split(["a"], older)
+    assert cached.empty and to_read == ["a"] and "a" not in history.horizon  # the whole history is read
