@@ -115,7 +115,8 @@ def _percentile(values: list[float], q: float) -> float:
 
 def backlog(landed: list[float], processed: list[tuple[float, int]], until: float) -> dict[str, Any]:
     """Files landed but not yet processed, at each batch end while files were landing: the median, the
-    last, and the least-squares slope in files per minute (about 0 when the stream keeps up).
+    last, the least-squares slope in files per minute (about 0 when the stream keeps up), and the
+    means over the first and the last minute (a stream that keeps up holds about one batch's files).
 
     Args:
         landed: when each file landed. processed: (batch end, files it took) per batch.
@@ -128,12 +129,15 @@ def backlog(landed: list[float], processed: list[tuple[float, int]], until: floa
         if end <= until:
             points.append((end, int(np.searchsorted(landed_sorted, end, side="right")) - done))
     if len(points) < 2:
-        return {"backlog_files_p50": None, "backlog_files_last": None, "backlog_slope_files_per_min": None}
+        names = ("files_p50", "files_last", "slope_files_per_min", "files_first_minute_mean", "files_last_minute_mean")
+        return {f"backlog_{name}": None for name in names}
     t, waiting = np.asarray(points, dtype=float).T
     return {
         "backlog_files_p50": _percentile(list(waiting), 50),
         "backlog_files_last": int(waiting[-1]),
         "backlog_slope_files_per_min": round(float(np.polyfit(t - t[0], waiting, 1)[0]) * 60, 2),
+        "backlog_files_first_minute_mean": round(float(waiting[t <= t[0] + 60].mean()), 1),
+        "backlog_files_last_minute_mean": round(float(waiting[t >= t[-1] - 60].mean()), 1),
     }
 
 
@@ -367,13 +371,15 @@ def run(scratch: Path) -> dict[str, Any]:
         "Latency: file renamed into the landing folder -> its users' user_cross_sell rows committed.",
         "",
         "| files/s | files | latency p50 s | p95 s | max s | events/s | batches | batch s p50 | files/batch p50 | "
-        "users refreshed/batch p50 | backlog files p50 | last | slope files/min |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "users refreshed/batch p50 | backlog files p50 | last | slope files/min | first minute mean | "
+        "last minute mean |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *[
             f"| {r['rate_files_per_s']:g} | {r['files_processed']}/{r['files']} | {r['latency_p50_s']} | "
             f"{r['latency_p95_s']} | {r['latency_max_s']} | {r['throughput_events_per_s']} | {r['batches']} | "
             f"{r['batch_seconds_p50']} | {r['files_per_batch_p50']} | {r['users_refreshed_per_batch_p50']:g} | "
-            f"{r['backlog_files_p50']} | {r['backlog_files_last']} | {r['backlog_slope_files_per_min']} |"
+            f"{r['backlog_files_p50']} | {r['backlog_files_last']} | {r['backlog_slope_files_per_min']} | "
+            f"{r['backlog_files_first_minute_mean']} | {r['backlog_files_last_minute_mean']} |"
             for r in rates
         ],
         "",

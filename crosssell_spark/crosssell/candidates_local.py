@@ -176,13 +176,18 @@ def user_candidate_features_local(
     )
     # dot(user, item): float products summed in double, as `signals.dot` does; 0 without factors
     rank = item_factors.shape[1]
-    users = enriched[USER_ID].map(lambda u: user_factors.get(u)).to_numpy(object)
-    positions = enriched[ITEM_ID].map(item_position).to_numpy(np.float64)
-    both = np.asarray([u is not None for u in users], dtype=bool) & ~np.isnan(positions)
+    user_codes, user_names = pd.factorize(enriched[USER_ID])  # one lookup per user, not per row
+    folded = np.asarray([u in user_factors for u in user_names], dtype=bool)
+    user_matrix = np.zeros((len(user_names), rank), dtype=np.float32)
+    if folded.any():
+        user_matrix[folded] = np.stack([user_factors[u] for u in user_names[folded]]).astype(np.float32)
+    positions = pd.Index(list(item_position)).get_indexer(enriched[ITEM_ID])  # -1: no factors
+    rows = [item_position[i] for i in item_position]
+    both = (user_codes >= 0) & folded[np.maximum(user_codes, 0)] & (positions >= 0)
     preference = np.zeros(len(enriched))
     if both.any():
-        u = np.stack(users[both]).astype(np.float32).reshape(-1, rank)
-        v = item_factors[positions[both].astype(np.int64)].astype(np.float32)
+        u = user_matrix[user_codes[both]]
+        v = item_factors[np.asarray(rows, dtype=np.int64)[positions[both]]].astype(np.float32)
         preference[both] = (u * v).astype(np.float64).sum(axis=1)
     enriched[IS_OWNED] = enriched[IS_OWNED].astype("boolean").fillna(False).to_numpy(dtype=bool)
     enriched[ALS_SCORE] = np.clip(preference, 0.0, 1.0)
