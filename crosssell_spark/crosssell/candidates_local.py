@@ -181,13 +181,13 @@ def user_candidate_features_local(
     user_matrix = np.zeros((len(user_names), rank), dtype=np.float32)
     if folded.any():
         user_matrix[folded] = np.stack([user_factors[u] for u in user_names[folded]]).astype(np.float32)
-    positions = pd.Index(list(item_position)).get_indexer(enriched[ITEM_ID])  # -1: no factors
-    rows = [item_position[i] for i in item_position]
+    factor_rows = pd.Series(item_position, dtype=np.int64)
+    positions = factor_rows.index.get_indexer(enriched[ITEM_ID])  # -1: no factors
     both = (user_codes >= 0) & folded[np.maximum(user_codes, 0)] & (positions >= 0)
     preference = np.zeros(len(enriched))
     if both.any():
         u = user_matrix[user_codes[both]]
-        v = item_factors[np.asarray(rows, dtype=np.int64)[positions[both]]].astype(np.float32)
+        v = item_factors[factor_rows.to_numpy()[positions[both]]].astype(np.float32)
         preference[both] = (u * v).astype(np.float64).sum(axis=1)
     enriched[IS_OWNED] = enriched[IS_OWNED].astype("boolean").fillna(False).to_numpy(dtype=bool)
     enriched[ALS_SCORE] = np.clip(preference, 0.0, 1.0)
