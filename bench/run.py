@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     names = args.only.split(",") if args.only else discover()
     global _out
     out = _out = Path(args.out)
+    importlib.import_module("bench.run")._out = out  # the module the benchmarks import when this one runs as __main__
     failures, results_file = 0, out / "results.json"
     for name in names:
         scratch = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
