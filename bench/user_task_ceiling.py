@@ -8,7 +8,7 @@ lists drawn from categories new to each shopper by:
 
 - `popularity`: distinct buyers per item before the cut (what `popularity_eligible` lists);
 - `adoption`: per item, buyers in the held-out days among shoppers new to its category, per activity
-  band, learnt on half of the population (the best observable signal we found);
+  band, learnt on half of the population (an observable signal that depends on the shopper);
 - `oracle`: the generator's own expected purchases given each shopper's hidden preferences;
 - `oracle_without_preferences`: the same with every shopper's preferences replaced by the population's.
 
