@@ -26,7 +26,7 @@ import pandas as pd
 from crosssell_spark.sources.sample_world import behaviour as world
 from crosssell_spark.sources.sample_world.catalogue import build_catalogue
 from crosssell_spark.sources.sample_world.spec import SampleWorldSpec
-from crosssell_spark.sources.sample_world.writer import CATALOGUE_STREAM
+from crosssell_spark.sources.sample_world.writer import CATALOGUE_STREAM, _rng
 
 K = 10
 ACTIVITY_BANDS = np.array([0, 5, 10, 20, 40, 80, 160])  # training events per shopper
@@ -36,7 +36,7 @@ Scorer = Callable[[int], np.ndarray]
 def ceiling(events: int, seed: int, scale: int, last_days: int, max_queries: int = 4000) -> dict[str, float]:
     """HitRate@K of each scorer on simulated shoppers (odd numbers; even ones fit `adoption`)."""
     spec = SampleWorldSpec(events=events, seed=seed)
-    catalogue = build_catalogue(spec.resolved_items, np.random.default_rng([seed, CATALOGUE_STREAM]))
+    catalogue = build_catalogue(spec.resolved_items, _rng(spec, CATALOGUE_STREAM))  # the world's own catalogue
     shop = world.build_shop(catalogue)
     rng = np.random.default_rng([seed, 99])
     n_users = spec.resolved_users * scale
@@ -67,25 +67,20 @@ def ceiling(events: int, seed: int, scale: int, last_days: int, max_queries: int
 
     share = np.array([leaf.weight for leaf in world.LEAVES])[catalogue.leaf_of_item] * catalogue.popularity
     within = share / np.bincount(level2, weights=share)[level2]
-    population = np.zeros(n_level2)
-    for preferred, weights in zip(plan.preferred, plan.weights, strict=True):
-        population[preferred[preferred >= 0]] += weights[preferred >= 0]
+    used = plan.preferred >= 0
+    preference = np.zeros((n_users, n_level2))  # each shopper's hidden weight per level-2 category
+    preference[np.nonzero(used)[0], plan.preferred[used]] = plan.weights[used]
+    population = preference.mean(axis=0)
 
     def expected(preference: np.ndarray) -> np.ndarray:
         focus = world.PREFERRED_SHARE * preference + (1 - world.PREFERRED_SHARE) * shop.level2_popularity
         return focus[level2] * within
 
-    def hidden(u: int) -> np.ndarray:
-        preference = np.zeros(n_level2)
-        used = plan.preferred[u] >= 0
-        preference[plan.preferred[u][used]] = plan.weights[u][used]
-        return expected(preference)
-
     scorers: dict[str, Scorer] = {
         "popularity": lambda u: popularity,
         "adoption": lambda u: adoption[band[u]],
-        "oracle": hidden,
-        "oracle_without_preferences": lambda u: expected(population / population.sum()),
+        "oracle": lambda u: expected(preference[u]),
+        "oracle_without_preferences": lambda u: expected(population),
     }
     return {name: _hit_rate(score, queries, truth, visited, level2) for name, score in scorers.items()} | {
         "queries": float(len(queries))
