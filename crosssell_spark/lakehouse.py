@@ -237,14 +237,14 @@ class Lakehouse:
         before, now = self._sets_version(), datetime.now(UTC).replace(tzinfo=None)
         row = self.spark.createDataFrame([(run_id, stage, status, versions, now)], PUBLISHED_SETS_SCHEMA)
         row.write.format("delta").mode("append").save(path)
-        # the next read of the sets is this row on top of what was seen, if nobody else committed
-        # between (one version on) and the row is the stage's newest
+        # the next read of the sets is this row on top of what was seen, if what was seen is the
+        # version before this commit, nobody else committed (one version on) and the row is the
+        # stage's newest (`_SETS_SEEN` never holds UNVERSIONED)
         after, seen = self._sets_version(), _SETS_SEEN.pop(path, None)
-        if seen is None or before in (None, UNVERSIONED) or after in (None, UNVERSIONED) or seen[0] != before:
+        if seen is None or seen[0] != before or after is None or after[0] != seen[0][0] + 1:
             return
-        assert before is not None and after is not None
         earlier = seen[1].get(stage)
-        if after[0] == before[0] + 1 and (earlier is None or earlier.recorded_at <= now):
+        if earlier is None or earlier.recorded_at <= now:
             _SETS_SEEN[path] = (after, {**seen[1], stage: PublishedSet(run_id, stage, status, versions, now)})
 
     # --- write-audit-publish ------------------------------------------------------------------
