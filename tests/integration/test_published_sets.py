@@ -1,9 +1,12 @@
-"""A stage killed while publishing: readers keep the last complete set, `crosssell history` reports
+"""A stage stopped while publishing: readers keep the last complete set, `crosssell history` reports
 the unfinished run, and the stage's next run publishes a complete set.
 
-The kill is real: the stage runs in its own `crosssell` process that SIGKILLs itself right after its
-n-th table commit (`Lakehouse.publish` wrapped in that process only), so its JVM dies with it and
-nothing runs after the commit, as in a crash or an evicted executor host.
+candidates is killed for real: it runs in its own `crosssell` process that SIGKILLs itself right
+after its n-th table commit (`Lakehouse.publish` wrapped in that process only), so its JVM dies with
+it and nothing runs after the commit, as in a crash or an evicted executor host. train-interest is
+stopped in this process by an exception no handler catches (a `BaseException`), raised right after
+its n-th commit: its `finally` blocks do run, so nothing in them may complete the set either. One
+cold JVM and one stage less than a second real kill.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,6 +34,7 @@ from crosssell_spark.streaming.refresh import RefreshContext
 from tests.conftest import (
     PROJECT_ROOT,
     SHARED_PIPELINE_OVERRIDES,
+    TEST_JVM_ENV,
     TEST_OVERRIDES,
     PipelineRun,
     make_test_config,
@@ -67,11 +73,32 @@ def copy_of(pipeline: PipelineRun, root: Path) -> tuple[AppConfig, list[str]]:
 def kill_while_publishing(stage: str, commits: int, overrides: list[str]) -> None:
     """Run `crosssell <stage>` in a process that dies right after its `commits`-th table commit."""
     args = [a for o in overrides for a in ("--set", o)]
-    env = {**os.environ, "KILL_AFTER_COMMITS": str(commits), "PYTHONPATH": str(PROJECT_ROOT)}
+    env = {**os.environ, **TEST_JVM_ENV, "KILL_AFTER_COMMITS": str(commits), "PYTHONPATH": str(PROJECT_ROOT)}
     done = subprocess.run(
         [sys.executable, "-c", KILL_AFTER_COMMITS, stage, *args], cwd=PROJECT_ROOT, env=env, capture_output=True
     )
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-3000:]
+
+
+class Interrupted(BaseException):
+    """What `interrupted_after` raises: a `BaseException`, so no `except Exception` in a stage stops it."""
+
+
+@contextmanager
+def interrupted_after(commits: int) -> Iterator[None]:
+    """Within the block, `Lakehouse.publish` raises `Interrupted` right after its `commits`-th commit."""
+    publish, left = Lakehouse.publish, [commits]
+
+    def publish_then_stop(self: Lakehouse, *args, **kwargs) -> int:
+        version = publish(self, *args, **kwargs)
+        left[0] -= 1
+        if left[0] == 0:
+            raise Interrupted
+        return version
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Lakehouse, "publish", publish_then_stop)
+        yield
 
 
 def runs_in(lake: Lakehouse, table: str) -> set[str]:
@@ -126,7 +153,7 @@ def test_killed_candidates_publish_leaves_the_last_complete_set(
     assert new_run == runs_in(readers, "user_cross_sell") and new_run.isdisjoint(previous | {killed.run_id})
 
 
-def test_killed_interest_publish_leaves_the_last_complete_set(
+def test_interrupted_interest_publish_leaves_the_last_complete_set(
     spark: SparkSession, sample_pipeline: PipelineRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     config, overrides = copy_of(sample_pipeline, tmp_path)
@@ -134,7 +161,8 @@ def test_killed_interest_publish_leaves_the_last_complete_set(
     tables = {s.stage: s for s in lake.latest_sets()}["train-interest"].versions
     previous = runs_in(lake, "user_factors")
 
-    kill_while_publishing("train-interest", 2, overrides)  # item_id_map and user_factors, not item_factors
+    with interrupted_after(2), pytest.raises(Interrupted), pipeline_partitions(spark, config):
+        run_stage("train-interest", spark, config, Run.start())  # item_id_map and user_factors, not item_factors
 
     readers = Lakehouse(spark, config.lakehouse)
     assert readers.latest_version("user_factors") == tables["user_factors"] + 1

@@ -6,6 +6,7 @@ folder laid out like the project after `make run` (its `.venv` and `conf/`, a la
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT, PipelineRun
+from tests.conftest import PROJECT_ROOT, TEST_JVM_ENV, PipelineRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.minutes(2)]
 README = PROJECT_ROOT / "README.md"
@@ -47,8 +48,9 @@ def test_look_at_your_results_runs_verbatim(sample_pipeline: PipelineRun, tmp_pa
     lines = [c for block in bash_blocks("Look at your results") for c in commands(block)]
     assert len(lines) >= 4, lines  # show --anchor, show --user, report, the export
     printed: list[tuple[str, str]] = []
+    env = {**os.environ, **TEST_JVM_ENV}
     for line in lines:
-        done = subprocess.run(["bash", "-c", line], cwd=project, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(["bash", "-c", line], cwd=project, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"{line}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
         printed.append((line, done.stdout))
 

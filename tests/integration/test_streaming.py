@@ -46,7 +46,7 @@ from crosssell_spark.tables import (
     USER_ID_MAP,
     TableSpec,
 )
-from tests.conftest import PROJECT_ROOT, PipelineRun, make_test_config
+from tests.conftest import PROJECT_ROOT, TEST_JVM_ENV, PipelineRun, make_test_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.minutes(7)]
 NEW_USER = "stream-new-user-1"
@@ -273,7 +273,8 @@ def test_a_stream_killed_mid_batch_and_restarted_writes_every_event_once(
     command += [arg for o in overrides for arg in ("--set", o)]
     child_log = tmp_path / "child.log"
     with child_log.open("w") as out:
-        child = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
+        env = {**os.environ, **TEST_JVM_ENV}
+        child = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     recon_log = tmp_path / "lakehouse" / "reconciliation" / "_delta_log"
     try:
         deadline = time.monotonic() + 600  # generous: the child JVM starts slowly on a loaded machine
