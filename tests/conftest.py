@@ -148,8 +148,8 @@ def shared_data(*parts: str) -> Path:
 
 
 PIPELINE_SAMPLE_EVENTS = 60_000  # big enough for co-occurrence above the privacy floor, small for CI
-# Whole-pipeline runs (the shared one, the privacy world, the evaluation's training run, the kill
-# tests) shuffle into one partition: 11 % less time for two such runs at once on 2 cores. The
+# Whole-pipeline runs (the shared one, the privacy world, the evaluation's training run, the
+# stopped-publish tests) shuffle into one partition: 11 % less time for two such runs at once on 2 cores. The
 # transforms' tests and the stream keep TEST_OVERRIDES' 2, so what shows only across partitions
 # still shows there.
 PIPELINE_RUN_OVERRIDES = ("spark.shuffle_partitions=1",)
