@@ -73,7 +73,7 @@ class ListInputs:
     item_factors: DataFrame
     shares: pd.DataFrame  # item_category, category_share
     names: pd.DataFrame  # item_category, category_name
-    buckets: int  # pandas calls of the list tail (keys are hashed into this many buckets)
+    partitions: int  # Spark partitions of the list tail (keys are hashed into them)
     item_spec: ListSpec  # how item lists are scored (`scored_specs`)
     user_spec: ListSpec  # how user lists are scored
 
@@ -109,11 +109,11 @@ def scored_specs(lake: Lakehouse, cs: CrossSellConfig) -> tuple[ListSpec, ListSp
 
 
 def _lists(features: DataFrame, spec: ListSpec, inputs: ListInputs, table: str) -> DataFrame:
-    return finish_in_spark(features, spec, inputs.shares, inputs.names, LIST_COLUMNS[table], inputs.buckets)
+    return finish_in_spark(features, spec, inputs.shares, inputs.names, LIST_COLUMNS[table], inputs.partitions)
 
 
 def list_rows(finished: DataFrame, key: str) -> DataFrame:
-    """The list rows of `finish_in_spark`'s output (without its per-bucket withheld counts)."""
+    """The list rows of `finish_in_spark`'s output (without its per-chunk withheld counts)."""
     return finished.filter(F.col(key).isNotNull()).drop(WITHHELD)
 
 
@@ -164,7 +164,7 @@ def list_inputs(
         item_factors=lake.read(ITEM_FACTORS.name),
         shares=category_shares(popularity).toPandas(),
         names=category_names(lake.read(CATEGORIES.name)).toPandas(),
-        buckets=config.spark.shuffle_partitions,
+        partitions=config.spark.shuffle_partitions,
         item_spec=item_spec,
         user_spec=user_spec,
     )

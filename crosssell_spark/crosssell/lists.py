@@ -3,8 +3,8 @@
 Both engines hand this module one candidate frame (pandas): a row per (list key, item, source,
 anchor) with the item's and anchor's attributes, the pair evidence and the score components
 (`candidates.py` builds it in Spark, `candidates_local.py` on the driver). `finish` turns it into
-ranked, explained list rows. The batch stage runs it per bucket of keys through
-`groupBy().applyInPandas` (`finish_in_spark`); the streaming refresh calls it directly. So every
+ranked, explained list rows. The batch stage runs it on chunks of whole keys through
+`mapInPandas` (`finish_in_spark`); the streaming refresh calls it directly. So every
 rule, the ranking and every reason sentence exist once.
 
 Blend (every component in [0, 1], weights in config `crosssell.item.weights` / `.user.weights`):
@@ -17,7 +17,7 @@ Blend (every component in [0, 1], weights in config `crosssell.item.weights` / `
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import cast
 
@@ -363,26 +363,53 @@ def to_rows(lists: pd.DataFrame, schema: StructType) -> pd.DataFrame:
     return out
 
 
+# Candidate rows (whole keys only) handed to one `finish` call by `finish_in_spark`: what bounds a
+# Python worker's memory. One call per hash bucket of keys held a shuffle partition's share of every
+# candidate: on the 10M-event world two Python workers held 6.2 GB each and the kernel killed the
+# JVM for memory (docs/benchmarks.md).
+ROWS_PER_CALL = 200_000
+
+
 def finish_in_spark(
     candidates: DataFrame,
     spec: ListSpec,
     shares: pd.DataFrame,
     names: pd.DataFrame,
     schema: StructType,
-    buckets: int,
+    partitions: int,
 ) -> DataFrame:
-    """`finish` over a Spark candidate frame, one pandas call per bucket of keys (a key's rows stay
-    together): the list rows in `schema`'s columns plus a `withheld` column, which only one extra
-    row per bucket (its key null) carries."""
+    """`finish` over a Spark candidate frame: its rows are hashed by key into `partitions` and sorted
+    by key, and each partition is finished a chunk of about `ROWS_PER_CALL` rows at a time, always
+    whole keys. The list rows come in `schema`'s columns plus a `withheld` column, which only one
+    extra row per chunk (its key null) carries."""
     out_schema = StructType(
         [StructField(f.name, f.dataType, True) for f in schema.fields] + [StructField(WITHHELD, LongType(), True)]
     )
 
-    def run(bucket: pd.DataFrame) -> pd.DataFrame:
-        lists, withheld = finish(bucket, spec, shares, names)
+    def finished(chunk: pd.DataFrame) -> pd.DataFrame:
+        lists, withheld = finish(chunk.reset_index(drop=True), spec, shares, names)
         rows = to_rows(lists, schema).astype(object).assign(**{WITHHELD: None})
         count = pd.DataFrame([{**{f.name: None for f in schema.fields}, WITHHELD: withheld}], dtype=object)
         return pd.concat([rows, count], ignore_index=True)
 
-    bucket = F.pmod(F.hash(F.col(spec.key)), F.lit(buckets))
-    return candidates.groupBy(bucket.alias("_bucket")).applyInPandas(run, out_schema)
+    limit = ROWS_PER_CALL  # read when the plan is built, so a test can lower it
+
+    def run(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        held: list[pd.DataFrame] = []
+        size = 0
+        for batch in batches:
+            held.append(batch)
+            size += len(batch)
+            if size < limit:
+                continue
+            rows = pd.concat(held, ignore_index=True)
+            keys = rows[spec.key].to_numpy(dtype=object)
+            complete = keys != keys[-1]  # sorted by key: only the last key may go on in the next batch
+            if complete.any():
+                yield finished(rows[complete])
+            held, size = [rows[~complete]], int((~complete).sum())
+        if size:
+            yield finished(pd.concat(held, ignore_index=True))
+
+    by_key = candidates.repartition(partitions, F.col(spec.key)).sortWithinPartitions(spec.key)
+    return by_key.mapInPandas(run, out_schema)

@@ -136,7 +136,7 @@ class RefreshContext:
             item_factors=item_factors_cached,
             shares=tables.shares if tables is not None else _to_pandas(shares),
             names=tables.names if tables is not None else _to_pandas(names),
-            buckets=config.spark.shuffle_partitions,
+            partitions=config.spark.shuffle_partitions,
             item_spec=item_spec,
             user_spec=user_spec,
         )

@@ -15,6 +15,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from crosssell_spark.config import CrossSellConfig
+from crosssell_spark.crosssell import lists as tail
 from crosssell_spark.crosssell.build import ListInputs, LocalInputs, build_user_lists, build_user_lists_local
 from crosssell_spark.crosssell.candidates import allowed_user_categories
 from crosssell_spark.crosssell.candidates_local import allowed_user_categories_local
@@ -146,7 +147,7 @@ def spark_lists(spark: SparkSession, cs: CrossSellConfig, w: World, user_spec: L
         item_factors=factors(w.item_factors, "item_id"),
         shares=w.shares,
         names=w.names,
-        buckets=2,
+        partitions=2,
         item_spec=ListSpec.items(cs),
         user_spec=user_spec or ListSpec.users(cs),
     )
@@ -237,3 +238,16 @@ def test_a_learnt_user_ranker_scores_the_same_in_both_engines(spark, tmp_path_fa
     assert np.allclose(merged["score_s"], merged["score_d"], rtol=0, atol=1e-12)
     assert ((merged["score_s"] > 0) & (merged["score_s"] < 1)).all()  # probabilities, not blended weights
     assert len(merged) == len(permissive["driver"])  # the same candidates fill the lists, ordered by the model
+
+
+def test_the_batch_tail_finishes_whole_lists_in_chunks_of_any_size(spark, tmp_path_factory, permissive, monkeypatch):
+    """Chunks of 3 rows over Arrow batches of 2: a user's rows straddle batches, yet each list is
+    finished whole, so the lists are the ones one chunk per partition gives."""
+    cs, w = crosssell(tmp_path_factory), world()
+    monkeypatch.setattr(tail, "ROWS_PER_CALL", 3)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2")
+    try:
+        chunked = spark_lists(spark, cs, w)
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    pd.testing.assert_frame_equal(normalised(chunked), normalised(permissive["spark"]), check_dtype=False)
