@@ -2,7 +2,7 @@
 frame and a LightGBM booster that turns them into a score in (0, 1).
 
 `lists.finish` calls `Ranker.score` instead of the configured blend when a ranker is in play, so the
-batch stage (through `applyInPandas`) and the streaming refresh (on the driver) score identically.
+batch stage (through `mapInPandas`) and the streaming refresh (on the driver) score identically.
 Training lives in `crosssell_spark.ranking`; this module only knows a candidate frame's columns.
 """
 

@@ -136,7 +136,7 @@ def world() -> World:
 
 
 def spark_lists(spark: SparkSession, cs: CrossSellConfig, w: World, user_spec: ListSpec | None = None) -> pd.DataFrame:
-    """The batch engine: Spark candidates, then the tail through applyInPandas."""
+    """The batch engine: Spark candidates, then the tail through mapInPandas."""
     factors = lambda d, key: spark.createDataFrame(  # noqa: E731
         [(k, [float(x) for x in v]) for k, v in d.items()], f"{key} string, features array<float>"
     )
