@@ -333,7 +333,7 @@ class StrategyRules(_Section):
     """Merchandising rules applied to both lists (switch each off with null / false / 0)."""
 
     exclude_owned_days: int | None = Field(ge=1)  # user lists: drop items bought in this many days; null: ever
-    per_category_cap: int = Field(ge=1)  # at most this many items of one category in a list
+    per_category_cap: int | None = Field(ge=1)  # at most this many items of one category in a list; null: no cap
     min_distinct_categories: int = Field(ge=1)  # open this many categories first when candidates allow
     allow_pairs: list[tuple[str, str]] = []  # [anchor category, item category]; '*' = any; empty: all allowed
     deny_pairs: list[tuple[str, str]] = []

@@ -232,12 +232,12 @@ def apply_rules(
 
 
 def rank_lists(
-    df: pd.DataFrame, key: str, k: int, per_category_cap: int, min_distinct_categories: int, evidence_first: bool
+    df: pd.DataFrame, key: str, k: int, per_category_cap: int | None, min_distinct_categories: int, evidence_first: bool
 ) -> pd.DataFrame:
     """Ranks 1..K per key: with `evidence_first`, better evidence (lower `source_priority`) first,
     else the score alone; within one evidence tier, the leading items of its
     `min_distinct_categories` best categories open the list, then the rest by score; at most
-    `per_category_cap` items of one category. One row per item: its best evidence, then score; equal
+    `per_category_cap` items of one category (None: no cap). One row per item: its best evidence, then score; equal
     ones are settled by the most specific source (`SPECIFICITY`), then anchor, so reruns pick the same row."""
     df = df.assign(_tier=df[SOURCE_PRIORITY] if evidence_first else 0, _neg=-df[SCORE],
                    _specific=df[SOURCE_NAME].map(SPECIFICITY))  # fmt: skip
@@ -245,7 +245,7 @@ def rank_lists(
     best = df.sort_values(by, na_position="last", kind="stable").drop_duplicates([key, ITEM_ID])
     ordered = best.sort_values([key, ITEM_CATEGORY, "_tier", "_neg", ITEM_ID], kind="stable")
     ordered["_category_rank"] = ordered.groupby([key, ITEM_CATEGORY]).cumcount() + 1
-    capped = ordered[ordered["_category_rank"] <= per_category_cap].copy()
+    capped = ordered[ordered["_category_rank"] <= (per_category_cap or k)].copy()
     capped["_leads"] = capped["_category_rank"] == 1
     by_score = capped.sort_values([key, "_tier", "_leads", "_neg", ITEM_ID], kind="stable")
     opener_rank = by_score.groupby([key, "_tier", "_leads"]).cumcount() + 1

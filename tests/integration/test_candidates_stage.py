@@ -62,9 +62,9 @@ def test_planted_complements_rank_in_the_top_k_of_their_anchor(sample_pipeline: 
     """The generator plants phone->case style content complements and pasta->sauce behavioural ones.
 
     Measured on sample worlds of 40k-60k events: content 0.51, behavioural 0.28 of planted pairs
-    in the anchor's top 10. The rest are cut by the per-category cap (a phone has more planted
-    accessories in one category than the cap of 3) and, for behavioural pairs, by the privacy
-    floor (>= 3 distinct co-buyers) at this small scale. A global popularity list places < 0.02.
+    in the anchor's top 10 (with the per-category cap of 3 of that time). The rest lose to stronger
+    candidates and, for behavioural pairs, to the privacy floor (>= 3 distinct co-buyers) at this
+    small scale. A global popularity list places < 0.02.
     """
     truth = pd.read_parquet(sample_pipeline.world / "truth" / "complements.parquet")
     lists = sample_pipeline.lake.read(ITEM_CROSS_SELL.name).select("anchor_item_id", "item_id").toPandas()

@@ -152,6 +152,12 @@ def test_per_category_cap_and_contiguous_ranks():
     assert list(out.sort_values("rank")["rank"]) == [1, 2, 3]
 
 
+def test_no_per_category_cap_lets_one_category_fill_the_list():
+    df = frame(*[row(f"case{i}", "cases", 1.0 - i / 10) for i in range(5)], row("charger", "chargers", 0.1))
+    out = lists.rank_lists(df, "anchor_item_id", 4, None, 1, True)
+    assert list(out.sort_values("rank")["item_id"]) == ["case0", "case1", "case2", "case3"]
+
+
 def test_min_distinct_categories_opens_categories_first():
     df = frame(row("case0", "cases", 0.9), row("case1", "cases", 0.8), row("cable", "cables", 0.2),
                row("sauce", "sauces", 0.1))  # fmt: skip
