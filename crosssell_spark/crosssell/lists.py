@@ -237,8 +237,9 @@ def rank_lists(
     """Ranks 1..K per key: with `evidence_first`, better evidence (lower `source_priority`) first,
     else the score alone; within one evidence tier, the leading items of its
     `min_distinct_categories` best categories open the list, then the rest by score; at most
-    `per_category_cap` items of one category (None: no cap). One row per item: its best evidence, then score; equal
-    ones are settled by the most specific source (`SPECIFICITY`), then anchor, so reruns pick the same row."""
+    `per_category_cap` items of one category (None: no cap). One row per item: its best evidence,
+    then score; equal ones are settled by the most specific source (`SPECIFICITY`), then anchor, so
+    reruns pick the same row."""
     df = df.assign(_tier=df[SOURCE_PRIORITY] if evidence_first else 0, _neg=-df[SCORE],
                    _specific=df[SOURCE_NAME].map(SPECIFICITY))  # fmt: skip
     by = [key, ITEM_ID, "_tier", "_neg", "_specific", *([ANCHOR_ITEM_ID] if key != ANCHOR_ITEM_ID else [])]
