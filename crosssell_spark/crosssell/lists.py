@@ -246,7 +246,8 @@ def rank_lists(
     best = df.sort_values(by, na_position="last", kind="stable").drop_duplicates([key, ITEM_ID])
     ordered = best.sort_values([key, ITEM_CATEGORY, "_tier", "_neg", ITEM_ID], kind="stable")
     ordered["_category_rank"] = ordered.groupby([key, ITEM_CATEGORY]).cumcount() + 1
-    capped = ordered[ordered["_category_rank"] <= (per_category_cap or k)].copy()
+    cap = k if per_category_cap is None else per_category_cap
+    capped = ordered[ordered["_category_rank"] <= cap].copy()
     capped["_leads"] = capped["_category_rank"] == 1
     by_score = capped.sort_values([key, "_tier", "_leads", "_neg", ITEM_ID], kind="stable")
     opener_rank = by_score.groupby([key, "_tier", "_leads"]).cumcount() + 1

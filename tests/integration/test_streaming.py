@@ -402,7 +402,8 @@ PARITY_VARIANTS = {
         "crosssell.user.category_rule=new",
         "crosssell.rules.evidence_first=false",
         "crosssell.rules.exclude_owned_days=null",
-        "crosssell.rules.max_price_ratio=null",
+        "crosssell.rules.max_price_ratio=3.0",  # the price and category caps are off by default
+        "crosssell.rules.per_category_cap=5",
         "crosssell.rules.in_stock_only=false",
         "interest.categories_per_user=6",
     ),

@@ -171,7 +171,7 @@ def driver_lists(spark: SparkSession, cs: CrossSellConfig, w: World, user_spec: 
 ENGINES = {"spark": spark_lists, "driver": driver_lists}
 # Each switch alone, on top of a permissive rule set; then the shipped defaults.
 PERMISSIVE = (
-    "crosssell.rules.exclude_owned_days=null", "crosssell.rules.per_category_cap=10",
+    "crosssell.rules.exclude_owned_days=null", "crosssell.rules.per_category_cap=null",
     "crosssell.rules.min_distinct_categories=1", "crosssell.rules.max_price_ratio=null",
     "crosssell.rules.in_stock_only=false", "crosssell.rules.min_score=0.0", "crosssell.rules.min_support=0",
     "crosssell.rules.evidence_first=true", "crosssell.user.category_rule=any", "crosssell.k=6",
