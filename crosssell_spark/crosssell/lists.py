@@ -240,10 +240,14 @@ def rank_lists(
     `per_category_cap` items of one category (None: no cap). One row per item: its best evidence,
     then score; equal ones are settled by the most specific source (`SPECIFICITY`), then anchor, so
     reruns pick the same row."""
-    df = df.assign(_tier=df[SOURCE_PRIORITY] if evidence_first else 0, _neg=-df[SCORE],
-                   _specific=df[SOURCE_NAME].map(SPECIFICITY))  # fmt: skip
-    by = [key, ITEM_ID, "_tier", "_neg", "_specific", *([ANCHOR_ITEM_ID] if key != ANCHOR_ITEM_ID else [])]
-    best = df.sort_values(by, na_position="last", kind="stable").drop_duplicates([key, ITEM_ID])
+    anchor = [ANCHOR_ITEM_ID] if key != ANCHOR_ITEM_ID else []
+    # the ranking sorts a narrow frame of the columns it reads; the chosen rows are taken from `df` once
+    narrow = df[[key, ITEM_ID, ITEM_CATEGORY, *anchor]].assign(
+        _tier=df[SOURCE_PRIORITY] if evidence_first else 0, _neg=-df[SCORE],
+        _specific=df[SOURCE_NAME].map(SPECIFICITY), _row=np.arange(len(df)),
+    ).reset_index(drop=True)  # fmt: skip
+    by = [key, ITEM_ID, "_tier", "_neg", "_specific", *anchor]
+    best = narrow.sort_values(by, na_position="last", kind="stable").drop_duplicates([key, ITEM_ID])
     ordered = best.sort_values([key, ITEM_CATEGORY, "_tier", "_neg", ITEM_ID], kind="stable")
     ordered["_category_rank"] = ordered.groupby([key, ITEM_CATEGORY]).cumcount() + 1
     cap = k if per_category_cap is None else per_category_cap
@@ -255,8 +259,9 @@ def rank_lists(
     final = capped.sort_values(
         [key, "_tier", "_opens", "_neg", ITEM_ID], ascending=[True, True, False, True, True], kind="stable"
     )
-    final[RANK] = (final.groupby(key).cumcount() + 1).astype(np.int32)
-    return final[final[RANK] <= k].drop(columns=["_tier", "_neg", "_specific", "_category_rank", "_leads", "_opens"])
+    rank = (final.groupby(key).cumcount() + 1).astype(np.int32)
+    kept = (rank <= k).to_numpy()
+    return df.iloc[final["_row"].to_numpy()[kept]].assign(**{RANK: rank.to_numpy()[kept]})
 
 
 # --- reasons --------------------------------------------------------------------------------------
