@@ -163,6 +163,13 @@ class ListSpec:
             return replace(self, ranker=None)
         raise ValueError(f"unknown scorer {scorer!r}; known: {SCORERS}")
 
+    def rank(self, scored: pd.DataFrame) -> pd.DataFrame:
+        """`rank_lists` of candidates with a `score` under this spec's rules; the evidence tiers order
+        only the configured weights (a learnt score already weighs the evidence)."""
+        r = self.rules
+        tiers = r.evidence_first and self.ranker is None
+        return rank_lists(scored, self.key, self.k, r.per_category_cap, r.min_distinct_categories, tiers)
+
 
 # --- score and support ----------------------------------------------------------------------------
 
@@ -352,10 +359,7 @@ def finish(
     score = spec.ranker.score(candidates, spec.key) if spec.ranker is not None else blend(candidates, spec.weights)
     scored = candidates.assign(**{SCORE: score, SUPPORT: support(candidates)})
     kept, withheld = apply_rules(scored, spec.rules, spec.balance, shares)
-    r = spec.rules
-    tiers = r.evidence_first and spec.ranker is None  # a learnt score already weighs the evidence
-    ranked = rank_lists(kept, spec.key, spec.k, r.per_category_cap, r.min_distinct_categories, tiers)
-    explained = explain(ranked.reset_index(drop=True), names)
+    explained = explain(spec.rank(kept).reset_index(drop=True), names)
     if IS_NEW_CATEGORY in explained:
         explained[IS_NEW_CATEGORY] = _flag(explained[IS_NEW_CATEGORY])
     return explained, withheld

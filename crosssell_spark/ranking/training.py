@@ -28,7 +28,6 @@ from crosssell_spark.crosssell.lists import (
     ListSpec,
     apply_rules,
     blend,
-    rank_lists,
     support,
 )
 from crosssell_spark.crosssell.ranker import FEATURE_GROUPS, FEATURES, Ranker, RankerParams, feature_matrix
@@ -212,7 +211,7 @@ def servable(frame: pd.DataFrame, spec: ListSpec) -> pd.DataFrame:
 
 
 def list_quality(frame: pd.DataFrame, spec: ListSpec, score: np.ndarray, keys: int) -> dict[str, float]:
-    """HitRate@k and NDCG@k of the lists `rank_lists` builds from `score` (the spec's own rules),
+    """HitRate@k and NDCG@k of the lists `ListSpec.rank` builds from `score` (the spec's own rules),
     over `keys` labelled keys (a key whose candidates hold no positive counts as a miss)."""
     per_key = key_quality(frame, spec, score)
     return {m: round(float(per_key[m].sum()) / max(keys, 1), 6) for m in ("hit_rate", "ndcg")}
@@ -220,11 +219,7 @@ def list_quality(frame: pd.DataFrame, spec: ListSpec, score: np.ndarray, keys: i
 
 def key_quality(frame: pd.DataFrame, spec: ListSpec, score: np.ndarray) -> pd.DataFrame:
     """Per listed key (index): hit_rate (0/1) and ndcg of its list built from `score` (`list_quality`)."""
-    r = spec.rules
-    tiers = r.evidence_first and spec.ranker is None
-    ranked = rank_lists(
-        frame.assign(**{SCORE: score}), spec.key, spec.k, r.per_category_cap, r.min_distinct_categories, tiers
-    )
+    ranked = spec.rank(frame.assign(**{SCORE: score}))
     gain = ranked[LABEL].to_numpy(np.float64) / np.log2(ranked[RANK].to_numpy(np.float64) + 1)
     dcg = pd.Series(gain).groupby(ranked[spec.key].to_numpy()).sum()
     found = frame.groupby(spec.key)[POSITIVES].max().clip(upper=spec.k)
