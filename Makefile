@@ -13,7 +13,7 @@ DIST_STAMP := dist/manifest.json
 PACKAGE_SOURCES := $(shell find crosssell_spark jobs deploy -name '*.py' 2>/dev/null) conf/base.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-all test-cluster lint typecheck generate bench clean package cluster-demo airflow-venv browser
+.PHONY: help install run test test-all test-cluster lint typecheck generate evaluate bench clean package cluster-demo airflow-venv browser
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -79,6 +79,13 @@ airflow-venv: $(AIRFLOW_STAMP)  ## Airflow + its Spark provider in their own ven
 
 generate: $(STAMP)  ## write the sample world's raw files (EVENTS=n to size it)
 	$(BIN)/crosssell generate --conf $(CONF) $(if $(EVENTS),--events $(EVENTS))
+
+# SEED=n: a sample world of its own (another seed: other shoppers, preferences and planted pairs) in
+# ./lakehouse/world-n, so a change is judged on data the defaults were not tuned on (docs/evaluation.md)
+WORLD = $(if $(SEED),--set sample.seed=$(SEED) --set lakehouse.root=./lakehouse/world-$(SEED) --set sample.path=./lakehouse/world-$(SEED)/_landing/sample)
+evaluate: $(STAMP)  ## crosssell evaluate with the shipped defaults on the sample world after `make run` (SEED=n: a fresh world of seed n)
+	$(if $(SEED),$(BIN)/crosssell generate --conf $(CONF) $(WORLD) && $(BIN)/crosssell clean --conf $(CONF) $(WORLD))
+	$(BIN)/crosssell evaluate --conf $(CONF) $(WORLD) --set evaluation.last_days=10
 
 clean:  ## remove the local lakehouse and build artefacts (keeps .venv)
 	rm -rf lakehouse spark-warehouse metastore_db derby.log dist build *.egg-info
