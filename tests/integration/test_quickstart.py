@@ -65,3 +65,22 @@ def test_look_at_your_results_runs_verbatim(sample_pipeline: PipelineRun, tmp_pa
     assert page.is_file() and page.is_relative_to(project / "lakehouse" / "_reports" / "runs")
     first = json.loads(output("_exports"))  # one list from the serving export, pretty-printed
     assert first["items"] and all(i["reason"] and i["reason_codes"] for i in first["items"])
+
+
+def test_make_evaluate_seed_judges_a_world_of_its_own() -> None:
+    """`make evaluate SEED=n` generates, cleans and evaluates one lakehouse of seed n; without SEED it
+    evaluates the `make run` lakehouse (a dry run of the Makefile: the real run takes minutes)."""
+
+    def steps(*args: str) -> list[str]:
+        done = subprocess.run(["make", "-n", "evaluate", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        lines = [line for line in done.stdout.splitlines() if line.startswith(".venv/bin/crosssell ")]
+        return [step.strip() for line in lines for step in line.split(" && ")]
+
+    seeded = steps("SEED=7")
+    assert [step.split()[1] for step in seeded] == ["generate", "clean", "evaluate"]
+    world = ("--set sample.seed=7", "--set lakehouse.root=./lakehouse/world-7",
+             "--set sample.path=./lakehouse/world-7/_landing/sample")  # fmt: skip
+    assert all(setting in step for step in seeded for setting in world), seeded
+    (plain,) = steps()
+    assert plain.split()[1] == "evaluate" and "sample.seed" not in plain and "lakehouse.root" not in plain
