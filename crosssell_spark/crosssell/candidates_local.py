@@ -17,6 +17,7 @@ import pandas as pd
 from crosssell_spark.config import UserListConfig
 from crosssell_spark.crosssell.candidates import CANDIDATE_COLUMNS, EVIDENCE, POPULARITY_COLUMNS
 from crosssell_spark.crosssell.lists import PRIORITY
+from crosssell_spark.crosssell.signals import sequential_dot
 from crosssell_spark.schemas import (
     ALS_SCORE,
     ANCHOR_CATEGORY,
@@ -174,7 +175,7 @@ def user_candidate_features_local(
         .merge(popularity[[ITEM_ID, *POPULARITY_COLUMNS]], on=ITEM_ID, how="left")
         .merge(owned[[USER_ID, ITEM_ID]].assign(**{IS_OWNED: True}), on=[USER_ID, ITEM_ID], how="left")
     )
-    # dot(user, item): float products summed in double, as `signals.dot` does; 0 without factors
+    # dot(user, item), bit for bit as `signals.dot` computes it in Spark; 0 without factors
     rank = item_factors.shape[1]
     user_codes, user_names = pd.factorize(enriched[USER_ID])  # one lookup per user, not per row
     folded = np.asarray([u in user_factors for u in user_names], dtype=bool)
@@ -188,7 +189,7 @@ def user_candidate_features_local(
     if both.any():
         u = user_matrix[user_codes[both]]
         v = item_factors[factor_rows.to_numpy()[positions[both]]].astype(np.float32)
-        preference[both] = (u * v).astype(np.float64).sum(axis=1)
+        preference[both] = sequential_dot(u, v)
     enriched[IS_OWNED] = enriched[IS_OWNED].astype("boolean").fillna(False).to_numpy(dtype=bool)
     enriched[ALS_SCORE] = np.clip(preference, 0.0, 1.0)
     enriched[SEMANTIC_SCORE] = enriched[SEMANTIC].astype(np.float64).fillna(0.0)

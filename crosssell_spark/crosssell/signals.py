@@ -1,12 +1,15 @@
 """Signals the candidate lists are scored with: item attributes, popularity, ALS affinities.
 
-All functions are pure DataFrame transforms over published tables.
+All functions are pure DataFrame transforms over published tables (`factor_cosine` also broadcasts
+the catalogue's ALS factors, a driver copy like the ALS neighbours' one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -18,6 +21,7 @@ from crosssell_spark.schemas import (
     CATEGORY_NAME,
     CATEGORY_SHARE,
     EVENT_TYPE,
+    FEATURES,
     IN_STOCK,
     ITEM_CATEGORY,
     ITEM_ID,
@@ -107,9 +111,46 @@ def dot(left: Column, right: Column) -> Column:
     return F.aggregate(F.zip_with(left, right, lambda x, y: x * y), F.lit(0.0), lambda acc, v: acc + v)
 
 
-def cosine(left: Column, right: Column) -> Column:
-    norms = F.sqrt(dot(left, left)) * F.sqrt(dot(right, right))
-    return F.when(norms > 0, dot(left, right) / norms)
+def factor_matrix(item_factors: DataFrame) -> tuple[pd.Index, np.ndarray]:
+    """ALS item factors on the driver: (item ids, items x rank float32 matrix), in item id order."""
+    rows = item_factors.select(ITEM_ID, FEATURES).orderBy(ITEM_ID).collect()
+    ids = pd.Index([r[ITEM_ID] for r in rows], dtype=object)
+    rank = len(rows[0][FEATURES]) if rows else 0
+    return ids, np.array([r[FEATURES] for r in rows], dtype=np.float32).reshape(len(rows), rank)
+
+
+def sequential_dot(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Row-wise dot products of two float32 matrices as `dot` computes them in Spark: float32
+    products summed in double, left to right (so both give the same bits)."""
+    products = left * right
+    total = np.zeros(len(products))
+    for column in products.T:
+        total += column
+    return total
+
+
+def factor_cosine(item_factors: DataFrame) -> Callable[[Column, Column], Column]:
+    """(item id column, item id column) -> cosine of the two items' ALS factors (null when either has
+    none or a zero vector). The catalogue's factor matrix is broadcast once and each batch of rows is
+    scored in numpy: joining the factor arrays onto every candidate row twice and multiplying them
+    with Spark's array functions took 13 of the 16 s of 1M events' item features."""
+    spark = item_factors.sparkSession
+    shared = spark.sparkContext.broadcast(factor_matrix(item_factors))
+
+    @F.pandas_udf("double")  # type: ignore[call-overload]
+    def cosine(left_ids: pd.Series, right_ids: pd.Series) -> pd.Series:
+        ids, matrix = shared.value
+        left, right = ids.get_indexer(left_ids), ids.get_indexer(right_ids)
+        found = (left >= 0) & (right >= 0)
+        out = np.full(len(left_ids), np.nan)
+        if found.any():
+            a, b = matrix[left[found]], matrix[right[found]]
+            norms = np.sqrt(sequential_dot(a, a)) * np.sqrt(sequential_dot(b, b))
+            positive = norms > 0
+            out[np.flatnonzero(found)[positive]] = sequential_dot(a, b)[positive] / norms[positive]
+        return pd.Series(out)
+
+    return cosine
 
 
 def positive_lift(lift: Column) -> Column:

@@ -218,6 +218,8 @@ def test_both_engines_list_every_user_with_scores_that_match(permissive):
     merged = spark_rows.merge(driver_rows, on=["user_id", "rank"], suffixes=("_s", "_d"))
     for column in ("score", "als_score", "interest_component", "cooccurrence_score", "popularity_score"):
         assert np.allclose(merged[f"{column}_s"], merged[f"{column}_d"], rtol=0, atol=1e-9), column
+    assert (merged["als_score_s"] > 0).any()
+    assert merged["als_score_s"].tolist() == merged["als_score_d"].tolist()  # the same bits (`sequential_dot`)
 
 
 @pytest.mark.parametrize("switch", sorted(SWITCHES))
