@@ -115,6 +115,8 @@ def factor_matrix(item_factors: DataFrame) -> tuple[pd.Index, np.ndarray]:
     """ALS item factors on the driver: (item ids, items x rank float32 matrix), in item id order."""
     rows = item_factors.select(ITEM_ID, FEATURES).orderBy(ITEM_ID).collect()
     ids = pd.Index([r[ITEM_ID] for r in rows], dtype=object)
+    if not ids.is_unique:
+        raise ValueError(f"item factors hold item {ids[ids.duplicated()][0]!r} more than once")
     rank = len(rows[0][FEATURES]) if rows else 0
     return ids, np.array([r[FEATURES] for r in rows], dtype=np.float32).reshape(len(rows), rank)
 

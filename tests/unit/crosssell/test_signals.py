@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import numpy as np
+import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -61,3 +62,9 @@ def test_factor_cosine_matches_spark_arithmetic_and_is_null_without_factors(spar
     assert abs(got[("X", "Y")] - 2**-0.5) < 1e-12 and abs(got[("I3", "I3")] - 1.0) < 1e-6
     assert got[("X", "Z")] is None and got[("Z", "Z")] is None  # a zero vector has no direction
     assert got[("I0", "unknown")] is None and got[("unknown", "I1")] is None  # no factors, no figure
+
+
+def test_factor_cosine_refuses_an_item_with_two_factor_rows(spark: SparkSession):
+    factors = spark.createDataFrame([("A", [1.0, 0.0]), ("A", [0.0, 1.0])], "item_id string, features array<float>")
+    with pytest.raises(ValueError, match="'A' more than once"):
+        factor_cosine(factors)
