@@ -112,8 +112,8 @@ def dot(left: Column, right: Column) -> Column:
 
 
 def factor_matrix(item_factors: DataFrame) -> tuple[pd.Index, np.ndarray]:
-    """ALS item factors on the driver: (item ids, items x rank float32 matrix), in item id order."""
-    rows = item_factors.select(ITEM_ID, FEATURES).orderBy(ITEM_ID).collect()
+    """ALS item factors on the driver: (item ids, items x rank float32 matrix), rows in the ids' order."""
+    rows = item_factors.select(ITEM_ID, FEATURES).collect()  # looked up by id: no order needed
     ids = pd.Index([r[ITEM_ID] for r in rows], dtype=object)
     if not ids.is_unique:
         raise ValueError(f"item factors hold item {ids[ids.duplicated()][0]!r} more than once")
