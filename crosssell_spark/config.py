@@ -383,7 +383,7 @@ class RankerConfig(_Section):
     label_share: float = Field(gt=0, lt=1)  # with label_window=share: this share of all baskets, newest first
     label_days: int = Field(ge=1)  # with label_window=days: the final N calendar days
     max_keys: int = Field(ge=1)  # labelled keys (anchor items; shoppers) sampled per list kind
-    validation_share: float = Field(gt=0, lt=1)  # share of those keys held back for the guard
+    folds: int = Field(ge=2)  # the guard's cross-fitting: each fold's keys are scored by a model fitted on the rest
     min_positives: int = Field(ge=1)  # fewer labelled positives in training: no model, configured weights
     ablation: bool = False  # also refit without each feature group and candidate source (crosssell evaluate: on)
     seed: int

@@ -90,7 +90,8 @@ def _ablation_lines(full: dict[str, float], dropped: dict[str, dict[str, float]]
         return f"{q[metric]:.4f} ({q[metric] - full[metric]:+.4f})"
 
     header = (
-        f"  - ablation (validation keys; with everything: HitRate {full['hit_rate']:.4f}, NDCG {full['ndcg']:.4f}):"
+        f"  - ablation (cross-fitted, every key; with everything: HitRate {full['hit_rate']:.4f}, "
+        f"NDCG {full['ndcg']:.4f}):"
     )
     rows = [f"    | {name} | {cell(q, 'hit_rate')} | {cell(q, 'ndcg')} |" for name, q in dropped.items()]
     return [header, "", "    | dropped | HitRate@k | NDCG@k |", "    |---|---|---|", *rows, ""]
@@ -109,8 +110,8 @@ def _ranker_section(rows: list[dict[str, Any]]) -> list[str]:
         lines += [
             f"- **{row['list_type']} lists: scored by {row['scorer']}** ({row['scorer_reason']}). "
             f"{row['train_rows']:,} training rows, {row['train_positives']:,} positives, "
-            f"{row['validation_keys']:,} validation keys.",
-            f"  - validation: {figures or 'none'}",
+            f"{row['validation_keys']:,} keys judged out of fold.",
+            f"  - validation (cross-fitted): {figures or 'none'}",
             *([f"  - top features (share of split gain): {top}"] if top else []),
         ]
         dropped = json.loads(row.get("ablation_json") or "{}")

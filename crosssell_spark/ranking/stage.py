@@ -38,7 +38,7 @@ from crosssell_spark.lakehouse import Lakehouse
 from crosssell_spark.quality.gate import QualityGate
 from crosssell_spark.quality.publish import publish_audited
 from crosssell_spark.ranking.training import (
-    VALIDATION,
+    FOLD,
     Counts,
     Outcome,
     anchor_labels,
@@ -170,7 +170,7 @@ def item_training_rows(cs: CrossSellConfig, signals: EarlySignals, lines: DataFr
     anchors, positives = anchor_labels(lines, signals.attributes, cs.ranker)
     s = signals
     candidates = item_candidates(
-        anchors.drop(VALIDATION), s.similarity, s.affinity, s.popularity, s.item_factors, cs.item
+        anchors.drop(FOLD), s.similarity, s.affinity, s.popularity, s.item_factors, cs.item
     ).transform(lambda c: item_candidate_features(c, s.attributes, s.popularity, s.affinity, s.item_factors))
     return labelled(candidates, anchors, positives, ANCHOR_ITEM_ID)
 
@@ -193,14 +193,14 @@ def user_training_rows(cs: CrossSellConfig, signals: EarlySignals, early: DataFr
 
 def fit_rows(rows: DataFrame, spec: ListSpec, cfg: RankerConfig) -> Outcome:
     """Fit and guard on the labelled rows that can move either (`training.informative`), brought to
-    the driver once; the validation keys are counted over all rows."""
+    the driver once; the keys are counted over all rows."""
     rows = rows.persist()
     try:
-        validation_keys = rows.where(F.col(VALIDATION)).select(spec.key).distinct().count()
+        keys = rows.select(spec.key).distinct().count()
         frame = rows.transform(informative(spec.key, cfg.model.objective)).toPandas()
     finally:
         rows.unpersist()
-    return fit_and_guard(frame, spec, cfg, validation_keys)
+    return fit_and_guard(frame, spec, cfg, keys)
 
 
 def _row(run: Run, kind: str, outcome: Outcome, config: AppConfig) -> tuple[object, ...]:

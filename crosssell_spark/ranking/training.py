@@ -9,8 +9,10 @@ categories). The label part never reaches a feature or a candidate.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
@@ -53,7 +55,7 @@ from crosssell_spark.significance import paired_bootstrap
 BASKET = "basket"
 LABEL = "label"
 POSITIVES = "positives"  # the key's label items, whether or not a candidate holds them (NDCG's ideal)
-VALIDATION = "is_validation"
+FOLD = "fold"  # the key's cross-fitting fold: scored, for the guard, by a model fitted on the other folds
 _CUT = "_cut"
 
 
@@ -105,8 +107,8 @@ def label_split(cfg: RankerConfig, basket_types: list[str]) -> Callable[[DataFra
 
 def anchor_labels(lines: DataFrame, attributes: DataFrame, cfg: RankerConfig) -> tuple[DataFrame, DataFrame]:
     """Label lines -> (anchors, positives). Anchors: up to `max_keys` items (a seeded sample) of
-    label baskets spanning two or more categories, each with `is_validation` (a seeded share held
-    back for the guard). Positives: (anchor_item_id, item_id) of other categories in the same basket."""
+    label baskets spanning two or more categories, each with its `fold` (`key_folds`). Positives:
+    (anchor_item_id, item_id) of other categories in the same basket."""
     typed = lines.join(attributes.select(ITEM_ID, ITEM_CATEGORY), ITEM_ID)
     wide = typed.groupBy(BASKET).agg(F.countDistinct(ITEM_CATEGORY).alias("_n")).where(F.col("_n") >= 2)
     typed = typed.join(wide.select(BASKET), BASKET)
@@ -115,10 +117,7 @@ def anchor_labels(lines: DataFrame, attributes: DataFrame, cfg: RankerConfig) ->
         .distinct()
         .orderBy(F.xxhash64(ANCHOR_ITEM_ID, F.lit(cfg.seed)), ANCHOR_ITEM_ID)
         .limit(cfg.max_keys)
-        .withColumn(
-            VALIDATION,
-            F.pmod(F.xxhash64(ANCHOR_ITEM_ID, F.lit(cfg.seed + 1)), F.lit(1000)) < int(cfg.validation_share * 1000),
-        )
+        .transform(key_folds(ANCHOR_ITEM_ID, cfg))
     )
     anchor_side = typed.select(BASKET, F.col(ITEM_ID).alias(ANCHOR_ITEM_ID), F.col(ITEM_CATEGORY).alias("_ac"))
     positives = (
@@ -130,9 +129,16 @@ def anchor_labels(lines: DataFrame, attributes: DataFrame, cfg: RankerConfig) ->
     return anchors, positives
 
 
+def key_folds(key: str, cfg: RankerConfig) -> Callable[[DataFrame], DataFrame]:
+    """Keys -> keys with a seeded `fold` in [0, `cfg.folds`): which part of the cross-fitting validates them."""
+    return lambda keys: keys.withColumn(
+        FOLD, F.pmod(F.xxhash64(key, F.lit(cfg.seed + 1)), F.lit(cfg.folds)).cast("int")
+    )
+
+
 def user_labels(lines: DataFrame, known_users: DataFrame, cfg: RankerConfig) -> tuple[DataFrame, DataFrame]:
     """Label lines -> (users, positives). Users: up to `max_keys` shoppers (a seeded sample) with a
-    label basket and an early history (`known_users`), each with `is_validation`. Positives: (user_id,
+    label basket and an early history (`known_users`), each with its `fold`. Positives: (user_id,
     item_id) they bought in the label part."""
     users = (
         lines.select(USER_ID)
@@ -140,19 +146,16 @@ def user_labels(lines: DataFrame, known_users: DataFrame, cfg: RankerConfig) -> 
         .join(known_users, USER_ID)
         .orderBy(F.xxhash64(USER_ID, F.lit(cfg.seed)), USER_ID)
         .limit(cfg.max_keys)
-        .withColumn(
-            VALIDATION,
-            F.pmod(F.xxhash64(USER_ID, F.lit(cfg.seed + 1)), F.lit(1000)) < int(cfg.validation_share * 1000),
-        )
+        .transform(key_folds(USER_ID, cfg))
     )
     return users, lines.select(USER_ID, ITEM_ID).distinct()
 
 
 def labelled(candidates: DataFrame, keys: DataFrame, positives: DataFrame, key: str) -> DataFrame:
-    """Candidate feature rows of the sampled keys with their 0/1 label and validation flag."""
+    """Candidate feature rows of the sampled keys with their 0/1 label and fold."""
     per_key = positives.groupBy(key).agg(F.count(F.lit(1)).alias(POSITIVES))
     return (
-        candidates.join(keys.select(key, VALIDATION), key)
+        candidates.join(keys.select(key, FOLD), key)
         .join(positives.withColumn(LABEL, F.lit(1)), [key, ITEM_ID], "left")
         .join(per_key, key, "left")
         .fillna(0, [LABEL, POSITIVES])
@@ -161,12 +164,13 @@ def labelled(candidates: DataFrame, keys: DataFrame, positives: DataFrame, key: 
 
 def informative(key: str, objective: str) -> Callable[[DataFrame], DataFrame]:
     """The labelled rows that can move a fit or the guard: every row of a key with a positive
-    candidate, and every training row unless the objective is lambdarank. A validation key without
-    a positive candidate scores 0 under every scorer (`fit_and_guard` still counts it), and under
-    lambdarank a training list without one has no pair to order."""
+    candidate, and every row unless the objective is lambdarank. A key without a positive candidate
+    scores 0 under every scorer in the guard (`fit_and_guard` still counts it), and under lambdarank
+    its list has no pair to order."""
+    if objective != "lambdarank":
+        return lambda rows: rows
     positive = F.max(LABEL).over(Window.partitionBy(key)) > 0
-    keep = F.col("_positive") | (~F.col(VALIDATION) & F.lit(objective != "lambdarank"))
-    return lambda rows: rows.withColumn("_positive", positive).where(keep).drop("_positive")
+    return lambda rows: rows.withColumn("_positive", positive).where("_positive").drop("_positive")
 
 
 # --- fit and guard (pandas, on the driver) --------------------------------------------------------
@@ -174,7 +178,8 @@ def informative(key: str, objective: str) -> Callable[[DataFrame], DataFrame]:
 
 @dataclass(frozen=True)
 class Counts:
-    """How much labelled data a fit had."""
+    """How much labelled data a run had: the keys, rows and positives the lists' model is fitted on,
+    and the keys the guard judged (every sampled key; each validates once, out of fold)."""
 
     train_keys: int
     train_rows: int
@@ -210,15 +215,9 @@ def servable(frame: pd.DataFrame, spec: ListSpec) -> pd.DataFrame:
     return kept.drop(columns=[SCORE, SUPPORT])
 
 
-def list_quality(frame: pd.DataFrame, spec: ListSpec, score: np.ndarray, keys: int) -> dict[str, float]:
-    """HitRate@k and NDCG@k of the lists `ListSpec.rank` builds from `score` (the spec's own rules),
-    over `keys` labelled keys (a key whose candidates hold no positive counts as a miss)."""
-    per_key = key_quality(frame, spec, score)
-    return {m: round(float(per_key[m].sum()) / max(keys, 1), 6) for m in ("hit_rate", "ndcg")}
-
-
 def key_quality(frame: pd.DataFrame, spec: ListSpec, score: np.ndarray) -> pd.DataFrame:
-    """Per listed key (index): hit_rate (0/1) and ndcg of its list built from `score` (`list_quality`)."""
+    """Per listed key (index): hit_rate (0/1) and ndcg@k of the list `ListSpec.rank` builds from
+    `score` under the spec's own rules (a key whose candidates hold no positive scores 0)."""
     ranked = spec.rank(frame.assign(**{SCORE: score}))
     gain = ranked[LABEL].to_numpy(np.float64) / np.log2(ranked[RANK].to_numpy(np.float64) + 1)
     dcg = pd.Series(gain).groupby(ranked[spec.key].to_numpy()).sum()
@@ -229,39 +228,40 @@ def key_quality(frame: pd.DataFrame, spec: ListSpec, score: np.ndarray) -> pd.Da
     return pd.DataFrame({"hit_rate": hits.astype(np.float64), "ndcg": ndcg.reindex(hits.index).fillna(0.0)})
 
 
-def fit_and_guard(
-    frame: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, validation_keys: int | None = None
-) -> Outcome:
-    """Fit the ranker on the training keys' rows, then compare it with the configured weights and
-    popularity alone on the validation keys: the learnt score is kept only where its NDCG@k lead over
-    each is beyond noise (a paired bootstrap over the keys, 95 % interval above zero); otherwise the
-    better of the other two (NDCG@k, then HitRate@k) scores the lists.
+def fit_and_guard(frame: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, all_keys: int | None = None) -> Outcome:
+    """Judge the learnt score by cross-fitting, then fit the model the lists get on every key.
 
-    `validation_keys`: how many validation keys had candidates when `frame` holds only the
-    `informative` rows (the others score 0 under every scorer); None: the frame's own."""
+    Each fold's keys are scored by a model fitted on the other folds' keys, so every key validates
+    once, out of sample. The learnt score is kept only where its NDCG@k lead over the configured
+    weights and over popularity alone is beyond noise (a paired bootstrap over all keys, 95 %
+    interval above zero); otherwise the better of the other two (NDCG@k, then HitRate@k) scores the
+    lists. Kept, the lists get one more fit, on every key.
+
+    `all_keys`: how many keys had candidates when `frame` holds only the `informative` rows (the
+    others score 0 under every scorer); None: the frame's own."""
     started = time.perf_counter()
     rows = servable(canonical(frame, spec.key), spec)
-    train, valid = rows[~rows[VALIDATION].to_numpy(bool)], rows[rows[VALIDATION].to_numpy(bool)]
-    keys = pd.Index(frame.loc[frame[VALIDATION].to_numpy(bool), spec.key].unique())
-    n_valid = len(keys) if validation_keys is None else validation_keys
-    keys = keys.append(pd.Index([f"_without_positive_{n}" for n in range(n_valid - len(keys))]))  # every one
-    counts = Counts(int(train[spec.key].nunique()), len(train), int(train[LABEL].sum()), n_valid)
-    per_key = {}  # scorer -> per validation key hit_rate and ndcg: one ranking per scorer
-    if n_valid:
+    present = pd.Index(frame[spec.key].unique())
+    n_keys = len(present) if all_keys is None else all_keys
+    keys = present.append(pd.Index([f"_without_positive_{n}" for n in range(n_keys - len(present))]))  # every one
+    counts = Counts(int(rows[spec.key].nunique()), len(rows), int(rows[LABEL].sum()), n_keys)
+    per_key = {}  # scorer -> per key hit_rate and ndcg: one ranking per scorer
+    if n_keys:
         for name in (CONFIGURED, POPULARITY_ONLY):
             scored = spec.scored_by(name)
-            per_key[name] = key_quality(valid, scored, _blend(valid, scored)).reindex(keys, fill_value=0.0)
+            per_key[name] = key_quality(rows, scored, _blend(rows, scored)).reindex(keys, fill_value=0.0)
     quality = {name: _means(figures) for name, figures in per_key.items()}
     fallback = max((CONFIGURED, POPULARITY_ONLY), key=lambda s: _order(quality.get(s)))
-    if counts.train_positives < cfg.min_positives or not n_valid:
+    if counts.train_positives < cfg.min_positives or not n_keys:
         reason = (
-            f"{counts.train_positives} labelled positives in training, below crosssell.ranker.min_positives "
-            f"({cfg.min_positives}); {n_valid} validation keys: scored by {fallback}"
+            f"{counts.train_positives} labelled positives, below crosssell.ranker.min_positives "
+            f"({cfg.min_positives}); {n_keys} keys: scored by {fallback}"
         )
         return Outcome(fallback, reason, None, counts, quality, time.perf_counter() - started)
-    ranker = _fit(train, spec, cfg)
-    learnt = key_quality(valid, spec.scored_by(LEARNT, ranker), ranker.score(valid, spec.key))
-    per_key[LEARNT] = learnt.reindex(keys, fill_value=0.0)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the lists' model, beside the guard's fold fits
+        final = pool.submit(_fit, rows, spec, cfg)
+        per_key[LEARNT] = cross_fitted(rows, spec, cfg).reindex(keys, fill_value=0.0)
+        ranker = final.result()
     quality[LEARNT] = _means(per_key[LEARNT])
     leads = {
         s: paired_bootstrap(per_key[LEARNT]["ndcg"], per_key[s]["ndcg"], cfg.seed)
@@ -270,14 +270,30 @@ def fit_and_guard(
     wins = all(lead.significant for lead in leads.values())
     scorer = LEARNT if wins else fallback
     said = ", ".join(f"{s} {lead.text()}" for s, lead in leads.items())
+    judged = f"{n_keys} keys, each scored by a model fitted on the other {cfg.folds - 1} of {cfg.folds} folds"
     reason = (
-        f"learnt beats configured and popularity beyond noise on {n_valid} validation keys (NDCG lead: {said})"
+        f"learnt beats configured and popularity beyond noise on {judged} (NDCG lead: {said})"
         if wins
-        else f"learnt does not beat both beyond noise on {n_valid} validation keys (NDCG lead: {said}): "
-        f"scored by {fallback}"
+        else f"learnt does not beat both beyond noise on {judged} (NDCG lead: {said}): scored by {fallback}"
     )
-    dropped = ablation(train, valid, spec, cfg, n_valid) if cfg.ablation else None
+    dropped = ablation(rows, spec, cfg, keys) if cfg.ablation else None
     return Outcome(scorer, reason, ranker, counts, quality, time.perf_counter() - started, dropped)
+
+
+def cross_fitted(rows: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, hidden: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Per key (`key_quality`): the learnt lists of each fold's keys, scored by a model fitted on the
+    other folds' keys (`hidden` features missing in both)."""
+    fold = rows[FOLD].to_numpy(np.int64)
+    learnable = [f for f in np.unique(fold) if rows[LABEL].to_numpy()[fold != f].sum() > 0]
+    if not learnable:
+        return pd.DataFrame({"hit_rate": [], "ndcg": []})
+    # one fit per fold, side by side: each LightGBM fit runs on one thread and releases the GIL
+    with ThreadPoolExecutor(max_workers=min(len(learnable), os.cpu_count() or 1)) as pool:
+        rankers = list(pool.map(lambda f: _fit(rows[fold != f], spec, cfg, hidden), learnable))
+    score = np.zeros(len(rows))  # a fold with nothing to learn from stays unscored (ties, in frame order)
+    for f, ranker in zip(learnable, rankers, strict=True):
+        score[fold == f] = ranker.score(rows[fold == f], spec.key, hidden)
+    return key_quality(rows, spec.scored_by(LEARNT, rankers[0]), score)
 
 
 def _fit(train: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, hidden: tuple[str, ...] = ()) -> Ranker:
@@ -289,28 +305,20 @@ def _fit(train: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, hidden: tuple[s
     return Ranker.fit(features[first], train[LABEL].to_numpy(np.float64)[first], keys, params)
 
 
-def ablation(
-    train: pd.DataFrame, valid: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, n_valid: int
-) -> dict[str, dict[str, float]]:
-    """The learnt lists' validation figures with each feature group hidden, and each candidate
-    source's rows removed, in turn (a refit each): what every signal and source is worth."""
+def ablation(rows: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, keys: pd.Index) -> dict[str, dict[str, float]]:
+    """The cross-fitted learnt lists' figures with each feature group hidden, and each candidate
+    source's rows removed, in turn: what every signal and source is worth."""
     out = {}
-    full = feature_matrix(train, spec.key)
+    full = feature_matrix(rows, spec.key)
     for group, features in FEATURE_GROUPS.items():
         if np.isnan(full[:, [FEATURES.index(f) for f in features]]).all():
             continue  # the list kind has none of it (interest on item lists)
-        ranker = _fit(train, spec, cfg, features)
-        out[f"without {group} features"] = list_quality(
-            valid, spec.scored_by(LEARNT, ranker), ranker.score(valid, spec.key, features), n_valid
-        )
-    for source in sorted(set(train[SOURCE_NAME])):
-        kept_train, kept_valid = train[train[SOURCE_NAME] != source], valid[valid[SOURCE_NAME] != source]
-        if kept_train[LABEL].sum() == 0:
+        out[f"without {group} features"] = _means(cross_fitted(rows, spec, cfg, features).reindex(keys, fill_value=0.0))
+    for source in sorted(set(rows[SOURCE_NAME])):
+        kept = rows[rows[SOURCE_NAME] != source]
+        if kept[LABEL].sum() == 0:
             continue
-        ranker = _fit(kept_train, spec, cfg)
-        out[f"without {source} candidates"] = list_quality(
-            kept_valid, spec.scored_by(LEARNT, ranker), ranker.score(kept_valid, spec.key), n_valid
-        )
+        out[f"without {source} candidates"] = _means(cross_fitted(kept, spec, cfg).reindex(keys, fill_value=0.0))
     return out
 
 

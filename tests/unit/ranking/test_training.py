@@ -11,17 +11,22 @@ import pytest
 from pyspark.sql import SparkSession
 
 from crosssell_spark.config import AppConfig
-from crosssell_spark.crosssell.lists import CONFIGURED, LEARNT, POPULARITY_ONLY, ListSpec, finish
+from crosssell_spark.crosssell.lists import CONFIGURED, LEARNT, POPULARITY_ONLY, ListSpec, blend, finish
 from crosssell_spark.crosssell.ranker import FEATURES, Ranker, RankerParams, feature_matrix
 from crosssell_spark.ranking.training import (
     BASKET,
+    FOLD,
     LABEL,
     POSITIVES,
-    VALIDATION,
+    _fit,
     anchor_labels,
+    canonical,
+    cross_fitted,
     fit_and_guard,
     informative,
+    key_quality,
     label_split,
+    servable,
 )
 from crosssell_spark.schemas import EVENTS_CLEAN_SCHEMA, ITEM_ID, RANK, SCORE, USER_ID
 from crosssell_spark.similarity.cooccurrence import KEY_A, KEY_B, basket_items, pair_statistics
@@ -90,7 +95,8 @@ def test_anchors_and_positives_come_from_label_baskets_of_two_or_more_categories
         ("A", "B"), ("A", "C"), ("B", "A"), ("C", "A"),
     ]  # fmt: skip
     again, _ = anchor_labels(lines, attributes, config.crosssell.ranker)
-    assert sorted(map(tuple, anchors.collect())) == sorted(map(tuple, again.collect()))  # seeded validation share
+    assert sorted(map(tuple, anchors.collect())) == sorted(map(tuple, again.collect()))  # seeded folds
+    assert {r[FOLD] for r in anchors.collect()} <= set(range(config.crosssell.ranker.folds))
 
 
 # --- fit, guard and scoring on in-line candidate rows ---------------------------------------------
@@ -120,7 +126,7 @@ def candidate_frame(anchors: int, seed: int, planted: bool = True) -> pd.DataFra
             "als_score": als, "popularity_score": popularity,
             LABEL: label,
             POSITIVES: np.repeat(pd.Series(label).groupby(np.arange(n) // 30).sum().to_numpy(), 30),
-            VALIDATION: np.repeat(rng.random(anchors) < 0.3, 30),
+            FOLD: np.repeat(rng.integers(0, 3, anchors), 30),
         }
     )  # fmt: skip
 
@@ -163,6 +169,22 @@ def test_a_learnt_score_that_is_not_better_beyond_noise_does_not_ship(config):
     assert outcome.scorer in (CONFIGURED, POPULARITY_ONLY) and "beyond noise" in outcome.reason
 
 
+def test_the_guard_scores_every_key_by_a_model_that_never_saw_it(config):
+    # random labels that a model fitted on them memorises: in sample its lists look better than the
+    # weights', out of fold (what the guard measures) they are no better than chance
+    spec, cfg = ListSpec.items(config.crosssell), config.crosssell.ranker
+    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"min_data_in_leaf": 1, "num_leaves": 63})})
+    frame = servable(canonical(candidate_frame(600, seed=8, planted=False), "anchor_item_id"), spec)
+    in_sample = key_quality(
+        frame, spec.scored_by(LEARNT, _fit(frame, spec, cfg)), _fit(frame, spec, cfg).score(frame, "anchor_item_id")
+    )
+    out_of_fold = cross_fitted(frame, spec, cfg)
+    configured = key_quality(frame, spec.scored_by(CONFIGURED), blend(frame, spec.weights).to_numpy())
+    assert in_sample["ndcg"].mean() > 2 * configured["ndcg"].mean()
+    assert out_of_fold["ndcg"].mean() < 1.5 * configured["ndcg"].mean()
+    assert len(out_of_fold) == len(in_sample)  # every key with a positive is judged, in some fold
+
+
 def test_the_same_data_and_seed_give_the_same_model(config):
     frame = candidate_frame(100, seed=3)
     params = RankerParams(num_trees=30, seed=7)
@@ -180,7 +202,7 @@ def test_the_same_data_and_seed_give_the_same_model(config):
 
 def test_a_learnt_spec_scores_by_the_model_and_ranks_by_score_alone(config):
     frame, ranker = fitted(50, seed=4, trees=30)
-    one = frame[frame["anchor_item_id"] == "a0"].drop(columns=[LABEL, POSITIVES, VALIDATION])
+    one = frame[frame["anchor_item_id"] == "a0"].drop(columns=[LABEL, POSITIVES, FOLD])
     spec = ListSpec.items(config.crosssell).scored_by(LEARNT, ranker)
     names = pd.DataFrame({"item_category": [], "category_name": []})
     shares = pd.DataFrame({"item_category": [], "category_share": []})
@@ -231,12 +253,12 @@ def test_only_informative_rows_reach_the_fit_and_the_guard_measures_the_same(spa
     has = frame.groupby("anchor_item_id")[LABEL].transform("max").to_numpy() > 0
     assert 0 < len(kept) < len(frame) and len(kept) == has.sum()
     binary = informative("anchor_item_id", "binary")(spark.createDataFrame(frame)).toPandas()
-    assert len(binary) == (has | ~frame[VALIDATION].to_numpy(bool)).sum()  # binary learns from every training row
+    assert len(binary) == len(frame)  # binary learns from every row
 
     spec, cfg = ListSpec.items(config.crosssell), config.crosssell.ranker.model_copy(update={"min_positives": 10})
-    validation_keys = frame.loc[frame[VALIDATION], "anchor_item_id"].nunique()
-    full, reduced = fit_and_guard(frame, spec, cfg), fit_and_guard(kept, spec, cfg, validation_keys)
-    assert reduced.counts.validation_keys == full.counts.validation_keys == validation_keys
+    keys = frame["anchor_item_id"].nunique()
+    full, reduced = fit_and_guard(frame, spec, cfg), fit_and_guard(kept, spec, cfg, keys)
+    assert reduced.counts.validation_keys == full.counts.validation_keys == keys == 300
     for scorer in (CONFIGURED, POPULARITY_ONLY):  # keys without a positive scored 0 before and are counted now
         assert reduced.quality[scorer] == full.quality[scorer]
     assert (
