@@ -175,9 +175,8 @@ def test_the_guard_scores_every_key_by_a_model_that_never_saw_it(config):
     spec, cfg = ListSpec.items(config.crosssell), config.crosssell.ranker
     cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"min_data_in_leaf": 1, "num_leaves": 63})})
     frame = servable(canonical(candidate_frame(600, seed=8, planted=False), "anchor_item_id"), spec)
-    in_sample = key_quality(
-        frame, spec.scored_by(LEARNT, _fit(frame, spec, cfg)), _fit(frame, spec, cfg).score(frame, "anchor_item_id")
-    )
+    memorised = _fit(frame, spec, cfg)
+    in_sample = key_quality(frame, spec.scored_by(LEARNT, memorised), memorised.score(frame, "anchor_item_id"))
     out_of_fold = cross_fitted(frame, spec, cfg)
     configured = key_quality(frame, spec.scored_by(CONFIGURED), blend(frame, spec.weights).to_numpy())
     assert in_sample["ndcg"].mean() > 2 * configured["ndcg"].mean()
