@@ -260,7 +260,7 @@ def fit_and_guard(frame: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, all_ke
         return Outcome(fallback, reason, None, counts, quality, time.perf_counter() - started)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the lists' model, beside the guard's fold fits
         final = pool.submit(_fit, rows, spec, cfg)
-        per_key[LEARNT] = cross_fitted(rows, spec, cfg).reindex(keys, fill_value=0.0)
+        per_key[LEARNT] = cross_fitted(rows, spec, cfg, keys)
         ranker = final.result()
     quality[LEARNT] = _means(per_key[LEARNT])
     leads = {
@@ -280,20 +280,24 @@ def fit_and_guard(frame: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, all_ke
     return Outcome(scorer, reason, ranker, counts, quality, time.perf_counter() - started, dropped)
 
 
-def cross_fitted(rows: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, hidden: tuple[str, ...] = ()) -> pd.DataFrame:
+def cross_fitted(
+    rows: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, keys: pd.Index | None = None, hidden: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """Per key (`key_quality`): the learnt lists of each fold's keys, scored by a model fitted on the
-    other folds' keys (`hidden` features missing in both)."""
-    fold = rows[FOLD].to_numpy(np.int64)
-    learnable = [f for f in np.unique(fold) if rows[LABEL].to_numpy()[fold != f].sum() > 0]
-    if not learnable:
-        return pd.DataFrame({"hit_rate": [], "ndcg": []})
-    # one fit per fold, side by side: each LightGBM fit runs on one thread and releases the GIL
-    with ThreadPoolExecutor(max_workers=min(len(learnable), os.cpu_count() or 1)) as pool:
-        rankers = list(pool.map(lambda f: _fit(rows[fold != f], spec, cfg, hidden), learnable))
-    score = np.zeros(len(rows))  # a fold with nothing to learn from stays unscored (ties, in frame order)
-    for f, ranker in zip(learnable, rankers, strict=True):
-        score[fold == f] = ranker.score(rows[fold == f], spec.key, hidden)
-    return key_quality(rows, spec.scored_by(LEARNT, rankers[0]), score)
+    other folds' keys (`hidden` features missing in both); reindexed to `keys` (0 where a key has no
+    row) when given."""
+    fold, labels = rows[FOLD].to_numpy(np.int64), rows[LABEL].to_numpy()
+    learnable = [f for f in np.unique(fold) if labels[fold != f].sum() > 0]
+    per_key = pd.DataFrame({"hit_rate": [], "ndcg": []})
+    if learnable:
+        # one fit per fold, side by side: each LightGBM fit runs on one thread and releases the GIL
+        with ThreadPoolExecutor(max_workers=min(len(learnable), os.cpu_count() or 1)) as pool:
+            rankers = list(pool.map(lambda f: _fit(rows[fold != f], spec, cfg, hidden), learnable))
+        score = np.zeros(len(rows))  # a fold with nothing to learn from stays unscored (ties, in frame order)
+        for f, ranker in zip(learnable, rankers, strict=True):
+            score[fold == f] = ranker.score(rows[fold == f], spec.key, hidden)
+        per_key = key_quality(rows, spec.scored_by(LEARNT, rankers[0]), score)
+    return per_key if keys is None else per_key.reindex(keys, fill_value=0.0)
 
 
 def _fit(train: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, hidden: tuple[str, ...] = ()) -> Ranker:
@@ -313,12 +317,12 @@ def ablation(rows: pd.DataFrame, spec: ListSpec, cfg: RankerConfig, keys: pd.Ind
     for group, features in FEATURE_GROUPS.items():
         if np.isnan(full[:, [FEATURES.index(f) for f in features]]).all():
             continue  # the list kind has none of it (interest on item lists)
-        out[f"without {group} features"] = _means(cross_fitted(rows, spec, cfg, features).reindex(keys, fill_value=0.0))
+        out[f"without {group} features"] = _means(cross_fitted(rows, spec, cfg, keys, features))
     for source in sorted(set(rows[SOURCE_NAME])):
         kept = rows[rows[SOURCE_NAME] != source]
         if kept[LABEL].sum() == 0:
             continue
-        out[f"without {source} candidates"] = _means(cross_fitted(kept, spec, cfg).reindex(keys, fill_value=0.0))
+        out[f"without {source} candidates"] = _means(cross_fitted(kept, spec, cfg, keys))
     return out
 
 
