@@ -326,7 +326,9 @@ class Lakehouse:
             builder.execute()
         else:
             self._add_new_nullable_columns(spec)
-            self._sync_constraints(spec)
+            held = self.properties(spec.name)
+            self._sync_constraints(spec, held)
+            self._sync_properties(spec, held)
         if self.database:
             self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.database}")
             self.spark.sql(f"CREATE TABLE IF NOT EXISTS {self.database}.{spec.name} USING DELTA LOCATION '{path}'")
@@ -340,11 +342,11 @@ class Lakehouse:
             self.spark.sql(f"ALTER TABLE delta.`{self.path(spec.name)}` ADD COLUMNS ({columns})")
             log.info("added columns %s to %s", [f.name for f in added], spec.name)
 
-    def _sync_constraints(self, spec: TableSpec) -> None:
+    def _sync_constraints(self, spec: TableSpec, properties: dict[str, str]) -> None:
         """Evolve a table written by an older release to the spec's CHECK constraints: drop the ones
         gone or changed, add the new text (each an ALTER TABLE commit; none when they already match)."""
         prefix = "delta.constraints."
-        held = {k[len(prefix) :]: _spaceless(v) for k, v in self.properties(spec.name).items() if k.startswith(prefix)}
+        held = {k[len(prefix) :]: _spaceless(v) for k, v in properties.items() if k.startswith(prefix)}
         wanted = spec.constraints or {}
         changed = {n for n in {*held, *wanted} if held.get(n) != (_spaceless(wanted[n]) if n in wanted else None)}
         table = f"delta.`{self.path(spec.name)}`"
@@ -353,6 +355,15 @@ class Lakehouse:
         for name in sorted(changed & wanted.keys()):
             self.spark.sql(f"ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({wanted[name]})")
             log.info("constraint %s of %s is now: %s", name, spec.name, wanted[name])
+
+    def _sync_properties(self, spec: TableSpec, properties: dict[str, str]) -> None:
+        """Evolve a table written by an older release to the spec's table properties (one ALTER TABLE
+        commit; none when they already match). Properties the spec does not name are left alone."""
+        changed = {k: v for k, v in (spec.properties or {}).items() if properties.get(k) != v}
+        if changed:
+            settings = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(changed.items()))
+            self.spark.sql(f"ALTER TABLE delta.`{self.path(spec.name)}` SET TBLPROPERTIES ({settings})")
+            log.info("table properties of %s are now: %s", spec.name, settings)
 
     def restore(self, table: str, version: int) -> int:
         """Restore a published table to an earlier version (a new commit; history is kept)."""

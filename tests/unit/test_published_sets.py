@@ -109,6 +109,24 @@ def test_a_new_table_is_created_in_one_commit_with_its_constraints_and_propertie
     assert lake.latest_version(checked.name) == 0
 
 
+def test_a_table_of_an_older_release_gets_the_specs_properties_in_one_commit(
+    spark: SparkSession, config_factory: Callable[..., AppConfig]
+):
+    lake = Lakehouse(spark, config_factory().lakehouse)
+    lake.ensure_table(IDS)  # created without properties
+    spark.sql(f"ALTER TABLE delta.`{lake.path(IDS.name)}` SET TBLPROPERTIES ('delta.appendOnly' = 'false')")
+    newer = TableSpec(IDS.name, USER_ID_MAP_SCHEMA, properties={"delta.checkpointInterval": "100"})
+    before = lake.latest_version(IDS.name)
+
+    lake.ensure_table(newer)
+    assert lake.latest_version(IDS.name) == before + 1
+    held = lake.properties(IDS.name)
+    assert held["delta.checkpointInterval"] == "100"
+    assert held["delta.appendOnly"] == "false"  # a property the spec does not name stays
+    lake.ensure_table(newer)  # already as the spec says: no commit
+    assert lake.latest_version(IDS.name) == before + 1
+
+
 def jobs_run_by(spark: SparkSession, body: Callable[[], object]) -> int:
     """How many Spark jobs `body` started."""
     group = f"jobs-{id(body)}"
