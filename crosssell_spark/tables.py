@@ -53,11 +53,12 @@ class TableSpec:
     properties: dict[str, str] | None = None  # Delta table property -> value
 
 
-# Tables a running stream commits to every micro-batch. Delta writes a checkpoint inside every 10th
-# commit by default, a Spark job of about 1 s a table here, so every 10th micro-batch took 3-4 s
-# longer (docs/streaming.md); every 100th commit instead. A reader in a new process replays at most
-# 99 small commit files.
-STREAMED = {"delta.checkpointInterval": "100"}
+# Tables committed to far more often than a new process reads them: those a running stream commits
+# to every micro-batch, and published_sets. Delta writes a checkpoint inside every 10th commit by
+# default, a Spark job of about 1 s a table here, so every 10th micro-batch took 3-4 s longer
+# (docs/streaming.md); every 100th commit instead. A reader in a new process replays at most 99
+# small commit files.
+FEW_CHECKPOINTS = {"delta.checkpointInterval": "100"}
 
 EVENTS_CLEAN = TableSpec(
     "events_clean",
@@ -68,7 +69,7 @@ EVENTS_CLEAN = TableSpec(
         "price_not_negative": "price IS NULL OR price >= 0",
         "event_date_matches_ts": "event_date = CAST(event_ts AS DATE)",
     },
-    properties=STREAMED,
+    properties=FEW_CHECKPOINTS,
 )
 ITEMS_CLEAN = TableSpec(
     "items_clean",
@@ -79,13 +80,13 @@ ITEMS_CLEAN = TableSpec(
     },
 )
 CATEGORIES = TableSpec("categories", CATEGORIES_SCHEMA, constraints={"level_positive": "level >= 1"})
-EVENTS_QUARANTINE = TableSpec("events_quarantine", EVENTS_QUARANTINE_SCHEMA, properties=STREAMED)
+EVENTS_QUARANTINE = TableSpec("events_quarantine", EVENTS_QUARANTINE_SCHEMA, properties=FEW_CHECKPOINTS)
 ITEMS_QUARANTINE = TableSpec("items_quarantine", ITEMS_QUARANTINE_SCHEMA)
 RECONCILIATION = TableSpec(
     "reconciliation",
     RECONCILIATION_SCHEMA,
     constraints={"counts_not_negative": "rows_read >= 0 AND rows_clean >= 0 AND rows_quarantined >= 0"},
-    properties=STREAMED,
+    properties=FEW_CHECKPOINTS,
 )
 DQ_RESULTS = TableSpec("dq_results", DQ_RESULTS_SCHEMA, partition_by=(TABLE_NAME,))
 PUBLISHED_SETS = TableSpec(
@@ -94,7 +95,7 @@ PUBLISHED_SETS = TableSpec(
     constraints={"known_status": "status IN ('publishing', 'published', 'restored')"},
     # two small rows per stage run, always read whole: per-file statistics and a checkpoint every 10
     # commits only slow the commit point down (0.62 -> 0.46 s a commit, measured; docs/benchmarks.md)
-    properties={"delta.dataSkippingNumIndexedCols": "0", "delta.checkpointInterval": "100"},
+    properties={"delta.dataSkippingNumIndexedCols": "0", **FEW_CHECKPOINTS},
 )
 
 ITEM_SIMILARITY = TableSpec(
@@ -138,14 +139,14 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 # Append-only by content: a key keeps its id for ever; new keys get ids after the current max.
 USER_ID_MAP = TableSpec(
-    "user_id_map", USER_ID_MAP_SCHEMA, constraints={"user_idx_positive": "user_idx >= 1"}, properties=STREAMED
+    "user_id_map", USER_ID_MAP_SCHEMA, constraints={"user_idx_positive": "user_idx >= 1"}, properties=FEW_CHECKPOINTS
 )
 ITEM_ID_MAP = TableSpec("item_id_map", ITEM_ID_MAP_SCHEMA, constraints={"item_idx_positive": "item_idx >= 1"})
 USER_FACTORS = TableSpec(
     "user_factors",
     USER_FACTORS_SCHEMA,
     constraints={"has_features": "size(features) >= 1", "history_positive": "history_items >= 1"},
-    properties=STREAMED,
+    properties=FEW_CHECKPOINTS,
 )
 ITEM_FACTORS = TableSpec(
     "item_factors",
@@ -168,7 +169,7 @@ USER_CATEGORY_INTEREST = TableSpec(
         "rank_positive": "interest_rank >= 1",
         "known_score_source": _in("score_source", SCORE_SOURCES),
     },
-    properties=STREAMED,
+    properties=FEW_CHECKPOINTS,
 )
 INTEREST_MODEL_RUNS = TableSpec(
     "interest_model_runs",
@@ -205,7 +206,7 @@ ITEM_CROSS_SELL = TableSpec(
     },
 )
 USER_CROSS_SELL = TableSpec(
-    "user_cross_sell", USER_CROSS_SELL_SCHEMA, constraints=_CROSS_SELL_CHECKS, properties=STREAMED
+    "user_cross_sell", USER_CROSS_SELL_SCHEMA, constraints=_CROSS_SELL_CHECKS, properties=FEW_CHECKPOINTS
 )
 CROSS_SELL_GAPS = TableSpec("cross_sell_gaps", CROSS_SELL_GAPS_SCHEMA)
 CATEGORY_EXPOSURE = TableSpec("category_exposure", CATEGORY_EXPOSURE_SCHEMA)
