@@ -177,7 +177,9 @@ class QualityGate:
         """Results of `suite` on `df` (stored for Data Docs); `examples` rows per failed expectation.
 
         The screening run asks for no examples: fetching them costs GX one more scan (or join) per
-        expectation, which finds nothing on a good table.
+        expectation, which finds nothing on a good table. It also asks for GX's BASIC format (counts
+        and observed values, all `dq_results` keeps): SUMMARY adds, per column check, an
+        unexpected-value tally and the query that would find the unexpected rows' indexes.
         """
         definition = self.context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=f"{name}_{kind}", data=batch, suite=suite)
@@ -185,7 +187,7 @@ class QualityGate:
         result = definition.run(
             batch_parameters={"dataframe": df},
             expectation_parameters=batch_queries(suite.expectations),
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples},
+            result_format={"result_format": "SUMMARY" if examples else "BASIC", "partial_unexpected_count": examples},
         )
         return list(result.results)
 
